@@ -1,0 +1,263 @@
+"""Frozen configuration dataclasses, one per concern.
+
+Every number the system depends on lives here, with its unit. The builder, the tf.data
+pipeline, the model and the exporters all take these objects, so an exported model cannot
+drift from the data it was trained on: the configs used are saved beside records,
+checkpoints and exports (``to_dict`` / ``from_dict``).
+
+Units: samples and Hz for audio, frames for spectrogram time steps (one frame every
+``AudioParams.hop_samples`` samples), mel bins for the frequency axis, tokens for lyrics.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any, Mapping, Type, TypeVar
+
+T = TypeVar("T")
+
+
+class ConfigError(ValueError):
+    """A configuration value is out of its allowed range."""
+
+
+def to_dict(params: Any) -> dict:
+    """Plain-JSON dict of a params dataclass (tuples become lists)."""
+    return dataclasses.asdict(params)
+
+
+def from_dict(cls: Type[T], values: Mapping[str, Any]) -> T:
+    """Rebuild a params dataclass from ``to_dict`` output, ignoring unknown keys.
+
+    Unknown keys are dropped so that records written by an older version stay readable;
+    tuple-typed fields are restored from JSON lists.
+    """
+    names = {f.name: f for f in dataclasses.fields(cls)}
+    kwargs = {}
+    for key, value in values.items():
+        if key not in names:
+            continue
+        if isinstance(value, list):
+            value = tuple(value)
+        kwargs[key] = value
+    return cls(**kwargs)
+
+
+@dataclasses.dataclass(frozen=True)
+class AudioParams:
+    """Decoding and log-mel front end.
+
+    Defaults follow the MTAT literature (musicnn, Pons et al.): 16 kHz mono, 512-sample
+    window, 256-sample hop, 96 mel bins, power mel spectrogram compressed as
+    ``log10(1 + 10000 * mel)``.
+    """
+
+    sample_rate: int = 16000  # Hz; every waveform in the system is at this rate
+    window_samples: int = 512  # STFT window and FFT length, samples (32 ms)
+    hop_samples: int = 256  # STFT hop, samples (16 ms); one log-mel frame per hop
+    n_mels: int = 96  # mel bins
+    fmin_hz: float = 0.0
+    fmax_hz: float = 8000.0  # Nyquist at 16 kHz
+    mel_scale: str = "slaney"  # "slaney" (librosa default, area-normalised) or "htk"
+    log_multiplier: float = 10000.0  # log10(1 + log_multiplier * mel_power)
+    center: bool = True  # reflect-pad window/2 on both sides, as librosa does
+    pre_emphasis: float = 0.97  # Y[n] = X[n] - a*X[n-1]; a in [0.95, 0.97]
+    apply_pre_emphasis: bool = True  # the paper pre-emphasises before the STFT
+    stft_impl: str = "auto"  # "rfft" (tf.signal.stft), "matmul" (DFT as matmul), "auto"
+    n_mfcc: int = 20  # MFCCs taken from the same log-mel when requested
+
+    def __post_init__(self):
+        if self.sample_rate <= 0:
+            raise ConfigError(f"sample_rate must be positive, got {self.sample_rate}")
+        if self.hop_samples <= 0 or self.window_samples < self.hop_samples:
+            raise ConfigError("need 0 < hop_samples <= window_samples, got "
+                              f"hop={self.hop_samples} window={self.window_samples}")
+        if not 0.95 <= self.pre_emphasis <= 0.97:
+            raise ConfigError(f"pre_emphasis must be in [0.95, 0.97], got {self.pre_emphasis}")
+        if self.mel_scale not in ("slaney", "htk"):
+            raise ConfigError(f"mel_scale must be 'slaney' or 'htk', got {self.mel_scale!r}")
+        if self.stft_impl not in ("auto", "rfft", "matmul"):
+            raise ConfigError(f"stft_impl must be auto|rfft|matmul, got {self.stft_impl!r}")
+        if not 0 <= self.fmin_hz < self.fmax_hz <= self.sample_rate / 2:
+            raise ConfigError(f"need 0 <= fmin < fmax <= sr/2, got {self.fmin_hz}, {self.fmax_hz}")
+        if not 0 < self.n_mfcc <= self.n_mels:
+            raise ConfigError(f"n_mfcc must be in (0, n_mels], got {self.n_mfcc}")
+
+    @property
+    def n_fft_bins(self) -> int:
+        """Number of linear-frequency STFT bins (window/2 + 1)."""
+        return self.window_samples // 2 + 1
+
+    @property
+    def frame_rate_hz(self) -> float:
+        """Log-mel frames per second."""
+        return self.sample_rate / self.hop_samples
+
+    def num_frames(self, num_samples: int) -> int:
+        """Frames the front end produces for ``num_samples`` samples."""
+        if self.center:
+            return 1 + num_samples // self.hop_samples
+        return 1 + max(0, num_samples - self.window_samples) // self.hop_samples
+
+    def seconds_to_samples(self, seconds: float) -> int:
+        return int(round(seconds * self.sample_rate))
+
+
+@dataclasses.dataclass(frozen=True)
+class SegmentParams:
+    """Adaptive segmentation (the paper's hierarchical adaptive music representation).
+
+    Frames are compared in a self-similarity matrix; a Foote checkerboard kernel along its
+    diagonal gives a novelty curve whose peaks are segment boundaries, constrained to give
+    segments between ``min_segment_seconds`` and ``max_segment_seconds``.
+    """
+
+    kernel_seconds: float = 1.0  # half-width of the checkerboard kernel, s
+    min_segment_seconds: float = 1.0
+    max_segment_seconds: float = 4.0
+    peak_threshold: float = 0.5  # peaks must exceed mean + threshold*std of the novelty
+    smooth_frames: int = 4  # average-pool frames (x hop) before the SSM to cut cost/noise
+
+    def __post_init__(self):
+        if self.min_segment_seconds <= 0:
+            raise ConfigError("min_segment_seconds must be positive")
+        if self.max_segment_seconds < 2 * self.min_segment_seconds:
+            raise ConfigError("max_segment_seconds must be >= 2 * min_segment_seconds so "
+                              "long segments can be split without breaking the minimum, got "
+                              f"min={self.min_segment_seconds} max={self.max_segment_seconds}")
+        if self.kernel_seconds <= 0 or self.smooth_frames < 1:
+            raise ConfigError("kernel_seconds must be > 0 and smooth_frames >= 1")
+
+    def max_segments(self, duration_seconds: float) -> int:
+        """Upper bound on segments in a clip of ``duration_seconds`` (static model size)."""
+        return max(1, int(math.ceil(duration_seconds / self.min_segment_seconds)))
+
+
+@dataclasses.dataclass(frozen=True)
+class LyricsParams:
+    """Lyrics tokenization, vocabulary and sequence length."""
+
+    max_tokens: int = 256  # token ids per clip fed to the model (pad/truncate)
+    vocab_size: int = 20000  # cap, including the reserved ids
+    min_count: int = 2  # words seen fewer times map to OOV
+    lowercase: bool = True
+    remove_stopwords: bool = True
+    chinese_units: str = "words"  # "words" (jieba, the paper's words-as-units) or "chars"
+    embedding_dim: int = 64
+    pad_id: int = 0  # reserved id 0: padding; also the whole sequence when lyrics are missing
+    oov_id: int = 1  # reserved id 1: out-of-vocabulary word
+
+    def __post_init__(self):
+        if self.chinese_units not in ("words", "chars"):
+            raise ConfigError(f"chinese_units must be 'words' or 'chars', got {self.chinese_units!r}")
+        if self.max_tokens <= 0 or self.vocab_size <= 2:
+            raise ConfigError("max_tokens must be > 0 and vocab_size > 2")
+
+
+@dataclasses.dataclass(frozen=True)
+class WordVectorParams:
+    """Skip-gram with negative sampling, trained in TensorFlow."""
+
+    dim: int = 64
+    window: int = 3  # context words on each side
+    negatives: int = 5  # negative samples per positive pair
+    epochs: int = 5
+    batch_size: int = 1024
+    learning_rate: float = 0.01
+    seed: int = 0
+
+
+@dataclasses.dataclass(frozen=True)
+class BuilderParams:
+    """The offline TFRecords builder."""
+
+    clips_per_shard: int = 256  # ~256 x 29 s x (int16 wave + f16 mel) ~ 300 MB at MTAT size
+    num_workers: int = 0  # 0 = all cores
+    top_n_tags: int = 50
+    split: str = "folders"  # "folders" (0-b train, c valid, d-f test) or "won2020"
+    keep_waveform: bool = True
+    store_segments: bool = True
+
+
+@dataclasses.dataclass(frozen=True)
+class SyntheticParams:
+    """The deterministic synthetic tagged dataset (audio + lyrics + emotion)."""
+
+    num_clips: int = 480
+    clip_seconds: float = 8.0
+    lyrics_fraction: float = 0.6  # share of clips that have lyrics; the rest are instrumental
+    seed: int = 1234
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelParams:
+    """Architecture of every model variant (see musictag_tf/model/variants.py)."""
+
+    variant: str = "cnn_sam"  # cnn_sam | linear_fusion | audio_vgg | lyrics_textcnn
+    num_tags: int = 50
+    chunk_seconds: float = 8.0  # waveform input length; longer audio is windowed
+    # mel Conv2D branch
+    mel_filters: tuple = (32, 64, 64, 128)
+    mel_freq_pools: tuple = (2, 3, 4, 4)  # 96 mel bins -> 1
+    mel_time_pools: tuple = (2, 2, 1, 1)  # frames -> frames / 4
+    # sample-level Conv1D branch on the waveform
+    wave_filters: tuple = (32, 64, 128)
+    wave_first_stride: int = 64  # samples; later blocks pool to the mel branch's frame rate
+    # lyrics TextCNN branch
+    text_filters: int = 64
+    text_kernel_sizes: tuple = (2, 3, 4)
+    # sequence model
+    use_segments: bool = True  # adaptive segment pooling before the BiLSTM (cnn_sam)
+    lstm_units: int = 64  # per direction
+    lstm_unroll: bool = True  # TFLite builtins need an unrolled LSTM (see BUILD_NOTES.md)
+    attention_heads: int = 4  # r
+    attention_hidden: int = 64  # d_a
+    attention_penalty: float = 0.01  # weight of ||A A^T - I||_F^2; 0 disables
+    fusion_units: int = 128
+    dropout: float = 0.5
+    # heads
+    emotion_heads: bool = True  # energy (2), stress (2), quadrant (4) softmax heads
+    vgg_filters: tuple = (32, 64, 128, 128)
+
+    def __post_init__(self):
+        if self.variant not in ("cnn_sam", "linear_fusion", "audio_vgg", "lyrics_textcnn"):
+            raise ConfigError(f"unknown model variant {self.variant!r}")
+        if len(self.mel_filters) != len(self.mel_freq_pools) or \
+                len(self.mel_filters) != len(self.mel_time_pools):
+            raise ConfigError("mel_filters, mel_freq_pools and mel_time_pools must have equal length")
+        if self.num_tags <= 0 or self.attention_heads <= 0:
+            raise ConfigError("num_tags and attention_heads must be positive")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ConfigError(f"dropout must be in [0, 1), got {self.dropout}")
+
+    @property
+    def time_downsample(self) -> int:
+        """Log-mel frames per audio sequence step after the Conv2D blocks."""
+        return int(math.prod(self.mel_time_pools))
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainParams:
+    """Training loop (musictag_tf/train.py)."""
+
+    epochs: int = 20
+    batch_size: int = 32
+    learning_rate: float = 1e-3
+    pos_weight: float = 1.0  # alpha of the weighted BCE, >= 1
+    task: str = "tags"  # tags | emotion2 | emotion4 | multi
+    tag_loss_weight: float = 1.0
+    emotion_loss_weight: float = 1.0
+    early_stopping_patience: int = 5  # epochs without validation ROC-AUC gain
+    shuffle_buffer: int = 1024
+    crops_per_clip: int = 1  # random crops drawn from each training clip per epoch
+    eval_chunks: int = 16  # chunks averaged per clip at evaluation (MTAT literature)
+    seed: int = 0
+
+    def __post_init__(self):
+        if self.pos_weight < 1.0:
+            raise ConfigError(f"pos_weight (alpha) must be >= 1, got {self.pos_weight}")
+        if self.task not in ("tags", "emotion2", "emotion4", "multi"):
+            raise ConfigError(f"task must be tags|emotion2|emotion4|multi, got {self.task!r}")
+        if self.epochs <= 0 or self.batch_size <= 0 or self.learning_rate <= 0:
+            raise ConfigError("epochs, batch_size and learning_rate must be positive")
