@@ -186,8 +186,21 @@ class SyntheticParams:
 
     num_clips: int = 480
     clip_seconds: float = 8.0
-    lyrics_fraction: float = 0.6  # share of clips that have lyrics; the rest are instrumental
+    lyrics_fraction: float = 0.6  # share of clips whose lyrics text is available (independent of voice)
     seed: int = 1234
+    chinese_fraction: float = 0.2  # share of lyric clips whose lyrics are Chinese (the rest English)
+    label_noise: float = 0.04  # share of positive tag labels dropped (weak labels, as in MTAT)
+
+    def __post_init__(self):
+        if self.num_clips <= 0:
+            raise ConfigError(f"num_clips must be positive, got {self.num_clips}")
+        if self.clip_seconds < 1.0:
+            raise ConfigError(f"clip_seconds must be >= 1 s, got {self.clip_seconds}")
+        for name in ("lyrics_fraction", "chinese_fraction"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ConfigError(f"{name} must be in [0, 1], got {getattr(self, name)}")
+        if not 0.0 <= self.label_noise < 0.5:
+            raise ConfigError(f"label_noise must be in [0, 0.5), got {self.label_noise}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -216,8 +229,9 @@ class ModelParams:
     attention_penalty: float = 0.01  # weight of ||A A^T - I||_F^2; 0 disables
     fusion_units: int = 128
     dropout: float = 0.5
-    # heads
-    emotion_heads: bool = True  # energy (2), stress (2), quadrant (4) softmax heads
+    # output heads: "tags" (sigmoid, num_tags) and Thayer emotion softmax heads "energy" (2),
+    # "stress" (2), "quadrant" (4); training sets them from TrainParams.task (HEADS_BY_TASK)
+    heads: tuple = ("tags", "energy", "stress", "quadrant")
     vgg_filters: tuple = (32, 64, 128, 128)
 
     def __post_init__(self):
@@ -230,11 +244,22 @@ class ModelParams:
             raise ConfigError("num_tags and attention_heads must be positive")
         if not 0.0 <= self.dropout < 1.0:
             raise ConfigError(f"dropout must be in [0, 1), got {self.dropout}")
+        unknown = set(self.heads) - {"tags", "energy", "stress", "quadrant"}
+        if unknown or not self.heads:
+            raise ConfigError(f"heads must be a non-empty subset of tags/energy/stress/quadrant, got {self.heads}")
 
     @property
     def time_downsample(self) -> int:
         """Log-mel frames per audio sequence step after the Conv2D blocks."""
         return int(math.prod(self.mel_time_pools))
+
+
+HEADS_BY_TASK = {
+    "tags": ("tags",),
+    "emotion2": ("energy", "stress"),  # the two Thayer dimensions, two classes each
+    "emotion4": ("quadrant",),  # Thayer's four quadrants
+    "multi": ("tags", "energy", "stress", "quadrant"),
+}
 
 
 @dataclasses.dataclass(frozen=True)

@@ -6,7 +6,7 @@ Inputs (every variant; a variant ignores the modality it does not use):
 Outputs (logits; ``with_activations`` maps them to probabilities):
     tags        [batch, num_tags]  sigmoid logits
     energy      [batch, 2], stress [batch, 2], quadrant [batch, 4]  softmax logits
-                (when ModelParams.emotion_heads)
+                (each present when named in ModelParams.heads)
 
 | variant         | audio                                      | lyrics   | fusion                       |
 |-----------------|--------------------------------------------|----------|------------------------------|
@@ -54,10 +54,9 @@ class ModelSpec:
         return self.audio.seconds_to_samples(self.model.chunk_seconds)
 
     def head_sizes(self) -> Dict[str, int]:
-        heads = {"tags": self.model.num_tags}
-        if self.model.emotion_heads:
-            heads.update(EMOTION_HEADS)
-        return heads
+        """Output head name -> classes, in ModelParams.heads order."""
+        sizes = {"tags": self.model.num_tags, **EMOTION_HEADS}
+        return {name: sizes[name] for name in self.model.heads}
 
     def to_dict(self) -> dict:
         return {"model": params_lib.to_dict(self.model), "audio": params_lib.to_dict(self.audio),
