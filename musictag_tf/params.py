@@ -220,6 +220,7 @@ class ModelParams:
     # lyrics TextCNN branch
     text_filters: int = 64
     text_kernel_sizes: tuple = (2, 3, 4)
+    train_embedding: bool = True  # False keeps pretrained word vectors fixed
     # sequence model
     use_segments: bool = True  # adaptive segment pooling before the BiLSTM (cnn_sam)
     lstm_units: int = 64  # per direction

@@ -97,7 +97,7 @@ def _log_mel(inputs, spec: ModelSpec):
 def _lyrics_vector(inputs, spec: ModelSpec, embedding_matrix: Optional[np.ndarray]):
     return branches.lyrics_textcnn_branch(
         inputs["lyrics_ids"], spec.model, spec.vocab_size, spec.lyrics.embedding_dim,
-        embedding_matrix=embedding_matrix)
+        embedding_matrix=embedding_matrix, train_embedding=spec.model.train_embedding)
 
 
 def sequence_audio_vector(log_mel, waveform, spec: ModelSpec):

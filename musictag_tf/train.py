@@ -1,0 +1,417 @@
+"""Training: one custom loop (``strategy.run``) for every tf.distribute strategy.
+
+    python -m musictag_tf.train --records_dir=records --model_dir=runs/cnn_sam --variant=cnn_sam
+
+Keras 3 ``model.fit`` fails under MultiWorkerMirroredStrategy (keras-team/keras#20329), so
+training is a custom loop that works the same under default, mirrored, multi-worker and TPU
+strategies. Each epoch: a fixed number of steps over repeated, shuffled random crops; then
+validation on whole clips (chunk predictions averaged per clip); a checkpoint (model,
+optimizer, epoch, best score) so a killed job resumes where it stopped; TensorBoard scalars;
+the best model by validation macro ROC-AUC (tasks with tags) or mean accuracy (emotion-only
+tasks) saved as ``best.keras``; early stopping after ``early_stopping_patience`` epochs
+without improvement.
+
+model_dir layout:
+    spec.json           ModelSpec + tags + train params (what export and evaluate rebuild from)
+    tags.txt, vocab.txt the records' vocabularies, copied so the model dir is self-contained
+    checkpoints/        tf.train.Checkpoint, one per epoch (latest 3 kept)
+    best.keras          best model so far (logits outputs)
+    history.json        per-epoch loss and validation metrics
+    logs/train, logs/valid   TensorBoard
+    training_curves.png loss and validation metrics per epoch
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import sys
+import time
+from typing import Dict, List, Optional
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from musictag_tf import distribute
+from musictag_tf import params as params_lib
+from musictag_tf.data import manifest as manifest_lib
+from musictag_tf.data import pipeline
+from musictag_tf.model import losses as losses_lib
+from musictag_tf.model import variants
+from musictag_tf import predict as predict_lib
+
+SPEC_NAME = "spec.json"
+BEST_MODEL_NAME = "best.keras"
+HISTORY_NAME = "history.json"
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainJob:
+    """One training run: where from, where to, and how."""
+
+    records_dir: str
+    model_dir: str
+    model: params_lib.ModelParams = params_lib.ModelParams()
+    train: params_lib.TrainParams = params_lib.TrainParams()
+    strategy: str = "default"
+    tpu: str = ""
+    mixed_precision: str = "none"  # none | mixed_float16 | mixed_bfloat16
+    word_vectors: str = ""  # word2vec/GloVe text file to initialise the lyrics embedding
+    steps_per_epoch: int = 0  # 0: clips in the train split // global batch size
+    verbose: int = 1  # 0 silent, 1 a line per epoch, 2 also a progress bar per epoch
+
+
+@dataclasses.dataclass
+class TrainResult:
+    model_dir: str
+    best_epoch: int
+    best_score: float
+    selection_metric: str
+    history: List[dict]
+    stopped_early: bool
+
+
+def selection_metric_name(heads) -> str:
+    return "val_roc_auc" if "tags" in heads else "val_emotion_accuracy"
+
+
+def make_spec(job: TrainJob, manifest: manifest_lib.Manifest, vocab_size: int) -> variants.ModelSpec:
+    heads = params_lib.HEADS_BY_TASK[job.train.task]
+    if any(h != "tags" for h in heads) and not manifest.has_emotion:
+        raise ValueError(f"--task={job.train.task} needs emotion labels, but the records in "
+                         f"{job.records_dir} have none (build them with an emotion/labels table)")
+    model_params = dataclasses.replace(job.model, num_tags=manifest.num_tags, heads=heads)
+    return variants.ModelSpec(model=model_params, audio=manifest.audio_params(),
+                              segments=manifest.segment_params(), lyrics=manifest.lyrics_params(),
+                              vocab_size=vocab_size)
+
+
+def load_embedding_matrix(job: TrainJob, spec: variants.ModelSpec) -> Optional[np.ndarray]:
+    if not job.word_vectors:
+        return None
+    from musictag_tf.lyrics import vectors as vectors_lib
+    from musictag_tf.lyrics.vocab import Vocabulary
+    vocab = Vocabulary.load(os.path.join(job.records_dir, manifest_lib.VOCAB_NAME))
+    word_vectors = vectors_lib.load_word2vec_text(job.word_vectors)
+    if word_vectors.dim != spec.lyrics.embedding_dim:
+        raise ValueError(f"{job.word_vectors}: vectors have {word_vectors.dim} dimensions but "
+                         f"LyricsParams.embedding_dim is {spec.lyrics.embedding_dim}")
+    return vectors_lib.embedding_matrix(vocab, word_vectors, seed=job.train.seed)
+
+
+class LossComputer:
+    """Per-example training loss over the model's heads.
+
+    tags: weighted BCE from logits (alpha = TrainParams.pos_weight), mean over tags;
+    emotion heads: softmax cross-entropy, zero where the label is unknown (-1).
+    total = tag_loss_weight * tags + emotion_loss_weight * sum(emotion heads).
+    """
+
+    def __init__(self, heads, train_params: params_lib.TrainParams):
+        self.heads = tuple(heads)
+        self.tp = train_params
+        self.tag_loss = losses_lib.WeightedBinaryCrossentropy(
+            pos_weight=train_params.pos_weight, from_logits=True, reduction=None)
+
+    def per_example(self, logits: Dict[str, tf.Tensor], labels: Dict[str, tf.Tensor]) -> tf.Tensor:
+        total = 0.0
+        for head in self.heads:
+            out = tf.cast(logits[head], tf.float32)
+            if head == "tags":
+                total += self.tp.tag_loss_weight * self.tag_loss(labels["tags"], out)
+            else:
+                y = tf.cast(labels[head], tf.int32)
+                ce = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=tf.maximum(y, 0), logits=out)
+                total += self.tp.emotion_loss_weight * tf.where(y >= 0, ce, tf.zeros_like(ce))
+        return total
+
+
+def validation_scores(predictions: predict_lib.ClipPredictions, tags: List[str]) -> Dict[str, float]:
+    """Scalar validation metrics from clip predictions (keys prefixed val_)."""
+    from musictag_tf import evaluate
+    report = evaluate.score_predictions(predictions, tags)
+    out = {}
+    if "tags" in report:
+        out["val_roc_auc"] = report["tags"].roc_auc_macro
+        out["val_pr_auc"] = report["tags"].pr_auc_macro
+    accuracies = []
+    for head in ("energy", "stress", "quadrant"):
+        if head in report:
+            out[f"val_{head}_accuracy"] = report[head].accuracy
+            accuracies.append(report[head].accuracy)
+    if accuracies:
+        out["val_emotion_accuracy"] = float(np.mean(accuracies))
+    return out
+
+
+def _atomic_json(path: str, value) -> None:
+    manifest_lib.write_text_atomic(path, json.dumps(value, indent=2, sort_keys=True))
+
+
+def _copy_vocabularies(records_dir: str, model_dir: str) -> None:
+    for name in (manifest_lib.TAGS_NAME, manifest_lib.VOCAB_NAME):
+        src = os.path.join(records_dir, name)
+        if tf.io.gfile.exists(src):
+            tf.io.gfile.copy(src, os.path.join(model_dir, name), overwrite=True)
+
+
+def save_spec(model_dir: str, spec: variants.ModelSpec, tags: List[str], job: TrainJob) -> None:
+    _atomic_json(os.path.join(model_dir, SPEC_NAME), {
+        "spec": spec.to_dict(), "tags": tags, "train": params_lib.to_dict(job.train),
+        "records_dir": job.records_dir, "mixed_precision": job.mixed_precision})
+
+
+def load_spec(model_dir: str):
+    """(ModelSpec, tags, raw dict) saved by ``save_spec``."""
+    path = os.path.join(model_dir, SPEC_NAME)
+    if not tf.io.gfile.exists(path):
+        raise FileNotFoundError(f"{model_dir}: no {SPEC_NAME}; is this a musictag model directory?")
+    with tf.io.gfile.GFile(path) as f:
+        raw = json.load(f)
+    return variants.ModelSpec.from_dict(raw["spec"]), raw["tags"], raw
+
+
+def load_best_model(model_dir: str) -> keras.Model:
+    """The best model of a training run (logits outputs), with musictag's custom objects."""
+    import musictag_tf.model  # noqa: F401  (registers the custom layers)
+    path = os.path.join(model_dir, BEST_MODEL_NAME)
+    if not tf.io.gfile.exists(path):
+        raise FileNotFoundError(f"{model_dir}: no {BEST_MODEL_NAME}; train first")
+    return keras.saving.load_model(path, compile=False)
+
+
+def plot_history(history: List[dict], path: str) -> None:
+    """Training curves: loss and every validation metric against the epoch."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    epochs = [h["epoch"] for h in history]
+    val_keys = sorted({k for h in history for k in h if k.startswith("val_")})
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.5))
+    axes[0].plot(epochs, [h["loss"] for h in history], marker="o")
+    axes[0].set(title="training loss", xlabel="epoch")
+    for key in val_keys:
+        axes[1].plot(epochs, [h.get(key, np.nan) for h in history], marker="o", label=key[4:])
+    axes[1].set(title="validation", xlabel="epoch")
+    if val_keys:
+        axes[1].legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def train(job: TrainJob) -> TrainResult:
+    """Run (or resume) a training job; returns the best epoch and its validation score."""
+    manifest = manifest_lib.read_manifest(job.records_dir)
+    tags = manifest_lib.read_tags(job.records_dir)
+    vocab_size = len(manifest_lib.read_lines(os.path.join(job.records_dir, manifest_lib.VOCAB_NAME)))
+    train_files = manifest_lib.split_files(job.records_dir, "train", manifest)
+    valid_files = manifest_lib.split_files(job.records_dir, "valid", manifest)
+    if not train_files or not valid_files:
+        raise ValueError(f"{job.records_dir}: need train and valid shards, have "
+                         f"{len(train_files)} train / {len(valid_files)} valid")
+    keras.mixed_precision.set_global_policy(
+        "float32" if job.mixed_precision == "none" else job.mixed_precision)
+    keras.utils.set_random_seed(job.train.seed)
+
+    strategy = distribute.make_strategy(job.strategy, job.tpu)
+    chief = distribute.is_chief(strategy)
+    out_dir = distribute.write_dir(job.model_dir, strategy)
+    tf.io.gfile.makedirs(out_dir)
+    spec = make_spec(job, manifest, vocab_size)
+    if chief:
+        save_spec(out_dir, spec, tags, job)
+        _copy_vocabularies(job.records_dir, out_dir)
+
+    replicas = strategy.num_replicas_in_sync
+    global_batch = job.train.batch_size
+    if global_batch % replicas:
+        raise ValueError(f"--batch_size={global_batch} must be divisible by the {replicas} replicas")
+    steps = job.steps_per_epoch or max(
+        1, manifest.counts.get("train", 0) * job.train.crops_per_clip // global_batch)
+    config = pipeline.PipelineConfig.from_records(manifest, spec.model)
+
+    with strategy.scope():
+        model = variants.build_model(spec, load_embedding_matrix(job, spec))
+        optimizer = keras.optimizers.Adam(job.train.learning_rate)
+        if job.mixed_precision == "mixed_float16":
+            optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+        optimizer.build(model.trainable_variables)
+        state = {"epoch": tf.Variable(0, dtype=tf.int64, trainable=False),
+                 "best_score": tf.Variable(-1.0, dtype=tf.float64, trainable=False),
+                 "best_epoch": tf.Variable(0, dtype=tf.int64, trainable=False),
+                 "stale_epochs": tf.Variable(0, dtype=tf.int64, trainable=False)}
+        checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer, **state)
+    manager = tf.train.CheckpointManager(checkpoint, os.path.join(out_dir, "checkpoints"), max_to_keep=3)
+    if manager.latest_checkpoint:
+        checkpoint.restore(manager.latest_checkpoint).expect_partial()
+        if job.verbose:
+            print(f"resumed from {manager.latest_checkpoint} (epoch {int(state['epoch'].numpy())})",
+                  flush=True)
+
+    dataset = strategy.distribute_datasets_from_function(
+        lambda ctx: pipeline.training_dataset(
+            train_files, config, ctx.get_per_replica_batch_size(global_batch), job.train,
+            repeat=True, input_context=ctx))
+    iterator = iter(dataset)
+    loss_computer = LossComputer(spec.model.heads, job.train)
+
+    def replica_step(features, labels):
+        with tf.GradientTape() as tape:
+            logits = model(features, training=True)
+            per_example = loss_computer.per_example(logits, labels)
+            loss = tf.nn.compute_average_loss(per_example, global_batch_size=global_batch)
+            if model.losses:
+                loss += tf.nn.scale_regularization_loss(tf.add_n(model.losses))
+            scaled = optimizer.scale_loss(loss) if hasattr(optimizer, "scale_loss") else loss
+        grads = tape.gradient(scaled, model.trainable_variables)
+        optimizer.apply_gradients(zip(grads, model.trainable_variables))
+        return loss
+
+    @tf.function
+    def train_step(it):
+        features, labels = next(it)
+        per_replica = strategy.run(replica_step, args=(features, labels))
+        return strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None)
+
+    predict_fn = predict_lib.make_predict_fn(model)
+    metric_name = selection_metric_name(spec.model.heads)
+    history = _load_history(out_dir, int(state["epoch"].numpy()))
+    writers = {k: tf.summary.create_file_writer(os.path.join(out_dir, "logs", k)) for k in ("train", "valid")}
+    stopped_early = False
+    for epoch in range(int(state["epoch"].numpy()) + 1, job.train.epochs + 1):
+        if int(state["stale_epochs"].numpy()) >= job.train.early_stopping_patience:
+            stopped_early = True
+            break
+        start = time.time()
+        bar = keras.utils.Progbar(steps, stateful_metrics=["loss"]) if job.verbose > 1 and chief else None
+        losses = []
+        for step in range(steps):
+            losses.append(float(train_step(iterator)))
+            if bar:
+                bar.update(step + 1, [("loss", losses[-1])])
+        predictions = predict_lib.predict_clips(model, valid_files, config, global_batch,
+                                                job.train.eval_chunks, predict_fn=predict_fn)
+        scores = validation_scores(predictions, tags)
+        record = {"epoch": epoch, "loss": float(np.mean(losses)), "seconds": time.time() - start, **scores}
+        improved = scores[metric_name] > float(state["best_score"].numpy())
+        if improved:
+            state["best_score"].assign(scores[metric_name])
+            state["best_epoch"].assign(epoch)
+            state["stale_epochs"].assign(0)
+            model.save(os.path.join(out_dir, BEST_MODEL_NAME))
+        else:
+            state["stale_epochs"].assign_add(1)
+        state["epoch"].assign(epoch)
+        manager.save(checkpoint_number=epoch)
+        history.append(record)
+        with writers["train"].as_default():
+            tf.summary.scalar("loss", record["loss"], step=epoch)
+        with writers["valid"].as_default():
+            for key, value in scores.items():
+                tf.summary.scalar(key[4:], value, step=epoch)
+        if chief:
+            _atomic_json(os.path.join(out_dir, HISTORY_NAME), history)
+        if job.verbose:
+            shown = "  ".join(f"{k[4:]} {v:.4f}" for k, v in scores.items())
+            print(f"[{spec.model.variant}] epoch {epoch}/{job.train.epochs}  loss {record['loss']:.4f}  "
+                  f"{shown}  best {metric_name[4:]} {float(state['best_score'].numpy()):.4f} "
+                  f"@{int(state['best_epoch'].numpy())}  {record['seconds']:.1f}s"
+                  + ("  *" if improved else ""), flush=True)
+    else:
+        stopped_early = int(state["stale_epochs"].numpy()) >= job.train.early_stopping_patience
+    if chief and history:
+        plot_history(history, os.path.join(out_dir, "training_curves.png"))
+    if not tf.io.gfile.exists(os.path.join(out_dir, BEST_MODEL_NAME)):
+        model.save(os.path.join(out_dir, BEST_MODEL_NAME))
+    return TrainResult(model_dir=job.model_dir, best_epoch=int(state["best_epoch"].numpy()),
+                       best_score=float(state["best_score"].numpy()), selection_metric=metric_name,
+                       history=history, stopped_early=stopped_early)
+
+
+def _load_history(model_dir: str, upto_epoch: int) -> List[dict]:
+    path = os.path.join(model_dir, HISTORY_NAME)
+    if upto_epoch == 0 or not tf.io.gfile.exists(path):
+        return []
+    with tf.io.gfile.GFile(path) as f:
+        return [h for h in json.load(f) if h["epoch"] <= upto_epoch]
+
+
+# ----------------------------------------------------------------------------- command line
+
+def define_flags():
+    from absl import flags
+    F = flags
+    d_model, d_train = params_lib.ModelParams(), params_lib.TrainParams()
+    F.DEFINE_string("records_dir", None, "Directory of TFRecords written by musictag-build.")
+    F.DEFINE_string("model_dir", None, "Where checkpoints, logs and best.keras go (resumes if present).")
+    F.DEFINE_enum("variant", d_model.variant, list(variants.VARIANTS), "Model variant.")
+    F.DEFINE_enum("task", d_train.task, list(params_lib.HEADS_BY_TASK),
+                  "tags: sigmoid tagging; emotion2: Thayer energy and stress (2 classes each); "
+                  "emotion4: Thayer quadrant; multi: all heads.")
+    F.DEFINE_integer("epochs", d_train.epochs, "Maximum epochs.")
+    F.DEFINE_integer("batch_size", d_train.batch_size, "Global batch size (split across replicas).")
+    F.DEFINE_float("learning_rate", d_train.learning_rate, "Adam learning rate.")
+    F.DEFINE_float("pos_weight", d_train.pos_weight, "alpha >= 1 of the weighted BCE (weight of positives).")
+    F.DEFINE_float("tag_loss_weight", d_train.tag_loss_weight, "Weight of the tagging loss (task=multi).")
+    F.DEFINE_float("emotion_loss_weight", d_train.emotion_loss_weight, "Weight of the emotion losses.")
+    F.DEFINE_integer("early_stopping_patience", d_train.early_stopping_patience,
+                     "Stop after this many epochs without a better validation score.")
+    F.DEFINE_integer("eval_chunks", d_train.eval_chunks, "Max chunks averaged per clip at validation.")
+    F.DEFINE_integer("steps_per_epoch", 0, "Training steps per epoch (0: train clips // batch size).")
+    F.DEFINE_float("chunk_seconds", d_model.chunk_seconds, "Model input length in seconds.")
+    F.DEFINE_boolean("use_segments", d_model.use_segments,
+                     "cnn_sam: pool frames in adaptive segments (else fixed-length chunks).")
+    F.DEFINE_enum("strategy", "default", list(distribute.STRATEGIES), "tf.distribute strategy.")
+    F.DEFINE_string("tpu", "", "TPU name or address for --strategy=tpu.")
+    F.DEFINE_enum("mixed_precision", "none", ["none", "mixed_float16", "mixed_bfloat16"],
+                  "Keras mixed-precision policy (features and outputs stay float32).")
+    F.DEFINE_string("word_vectors", "", "word2vec/GloVe text file to initialise the lyrics embedding.")
+    F.DEFINE_boolean("freeze_embedding", False, "Keep pretrained word vectors fixed.")
+    F.DEFINE_integer("seed", d_train.seed, "Random seed.")
+    F.DEFINE_integer("verbose", 2, "0 silent, 1 a line per epoch, 2 with a progress bar.")
+    F.mark_flags_as_required(["records_dir", "model_dir"])
+
+
+def job_from_flags(FLAGS) -> TrainJob:
+    model = dataclasses.replace(params_lib.ModelParams(), variant=FLAGS.variant,
+                                chunk_seconds=FLAGS.chunk_seconds, use_segments=FLAGS.use_segments,
+                                train_embedding=not FLAGS.freeze_embedding)
+    train_params = dataclasses.replace(
+        params_lib.TrainParams(), epochs=FLAGS.epochs, batch_size=FLAGS.batch_size,
+        learning_rate=FLAGS.learning_rate, pos_weight=FLAGS.pos_weight, task=FLAGS.task,
+        tag_loss_weight=FLAGS.tag_loss_weight, emotion_loss_weight=FLAGS.emotion_loss_weight,
+        early_stopping_patience=FLAGS.early_stopping_patience, eval_chunks=FLAGS.eval_chunks,
+        seed=FLAGS.seed)
+    return TrainJob(records_dir=FLAGS.records_dir, model_dir=FLAGS.model_dir, model=model,
+                    train=train_params, strategy=FLAGS.strategy, tpu=FLAGS.tpu,
+                    mixed_precision=FLAGS.mixed_precision, word_vectors=FLAGS.word_vectors,
+                    steps_per_epoch=FLAGS.steps_per_epoch,
+                    verbose=FLAGS.verbose)
+
+
+def main(argv):
+    from absl import flags
+    from musictag_tf.errors import MusictagError
+    if len(argv) > 1:
+        raise SystemExit(f"unexpected arguments: {argv[1:]}")
+    try:
+        result = train(job_from_flags(flags.FLAGS))
+    except (MusictagError, ValueError, FileNotFoundError, params_lib.ConfigError) as exc:
+        print(f"musictag-train: error: {exc}", file=sys.stderr)
+        raise SystemExit(2)
+    print(f"best {result.selection_metric} {result.best_score:.4f} at epoch {result.best_epoch}; "
+          f"model: {os.path.join(result.model_dir, BEST_MODEL_NAME)}")
+
+
+def run():
+    from absl import app
+    define_flags()
+    app.run(main)
+
+
+if __name__ == "__main__":
+    run()
