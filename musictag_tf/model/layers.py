@@ -20,21 +20,17 @@ Conv2D/Conv1D front end, or segments), ``tokens`` for lyrics token ids.
 
 from __future__ import annotations
 
-import numpy as np
 import keras
 from keras import ops
 
-# Score given to masked steps before the softmax. The softmax runs in float32, where
-# exp(-1e9 - max) underflows to exactly 0.0, so masked steps get exactly zero weight.
-_MASKED_SCORE = -1e9
-
-
-def _lowest(dtype) -> float:
-    """Most negative finite value of a float dtype (works for float16/bfloat16/float32)."""
-    name = keras.backend.standardize_dtype(dtype)
-    if name == "bfloat16":
-        return -3.3895313892515355e38
-    return float(np.finfo(np.dtype(name)).min)
+# How far below every unmasked score a masked score sits before the softmax. A score is
+# W2_r . tanh(...), so |score_r| <= ||W2_r||_1; masked steps get the constant score
+# -(||W2_r||_1 + margin) <= min(unmasked scores) - margin: their share of the
+# float32 softmax denominator is < steps * exp(-30) ~ steps * 1e-13, below float32
+# resolution, and they are then multiplied by 0 (exact zeros). A bounded shift instead of
+# -1e9 keeps the score tensor's range small, which full-integer (int8) TFLite quantization
+# needs: with -1e9 the calibrated int8 range swallows the real scores (BUILD_NOTES.md).
+_MASK_MARGIN = 30.0
 
 
 @keras.saving.register_keras_serializable(package="musictag")
@@ -51,8 +47,12 @@ class SelfAttention(keras.layers.Layer):
     stacks the ``heads`` weighted sums of the states. The layer does not flatten ``M``;
     the model flattens it to ``[batch, heads * features]``.
 
-    Masking: steps where ``mask`` is False get a score of -1e9 before the (float32)
-    softmax and are multiplied by 0 afterwards, so their weight is exactly 0.0. A clip
+    Masking: steps where ``mask`` is False get the score ``-(||W2_r||_1 + 30)`` before the
+    (float32) softmax -- at least 30 below every unmasked score, since
+    ``|score_r| <= ||W2_r||_1`` -- and are multiplied by 0 afterwards, so their
+    weight is exactly 0.0 and the unmasked weights equal the softmax over unmasked steps to
+    float32 precision. (A bounded shift rather than -1e9 keeps int8 TFLite quantization of
+    the scores usable.) A clip
     whose steps are *all* masked has ``A = 0`` and therefore ``M = 0`` (not NaN, not a
     uniform average of padding). The mask can arrive implicitly (Keras mask propagation,
     e.g. from ``Masking`` or ``Embedding(mask_zero=True)``) or explicitly as the
@@ -122,11 +122,17 @@ class SelfAttention(keras.layers.Layer):
             attention = ops.softmax(scores, axis=-1)  # float32 [batch, r, time]
             valid_clip = None
         else:
-            step_mask = ops.expand_dims(ops.cast(mask, "bool"), 1)  # [batch, 1, time]
-            scores = ops.where(step_mask, scores, _MASKED_SCORE)
+            step_mask = ops.cast(ops.expand_dims(ops.cast(mask, "bool"), 1), "float32")
+            # [r]: every unmasked score of head r lies in [-||W2_r||_1, ||W2_r||_1], so
+            # -(||W2_r||_1 + margin) is at least `margin` below all of them. Masked scores
+            # are that constant (no dependence on the padding values or their gradients).
+            floor = ops.stop_gradient(
+                ops.sum(ops.abs(ops.cast(self.w2, "float32")), axis=1) + _MASK_MARGIN)
+            scores = scores * step_mask - (1.0 - step_mask) * ops.reshape(
+                floor, (1, self.heads, 1))
             attention = ops.softmax(scores, axis=-1)
             # Re-mask: exact zeros, and a fully-masked row becomes zeros, not uniform.
-            attention = attention * ops.cast(step_mask, "float32")
+            attention = attention * step_mask  # [batch, r, time]
             valid_clip = ops.cast(ops.any(ops.cast(mask, "bool"), axis=-1), "float32")
 
         if self.penalty > 0:
@@ -192,9 +198,11 @@ class MaskedGlobalMaxPool1D(keras.layers.Layer):
         if mask is None:
             return ops.max(inputs, axis=1)
         step_mask = ops.cast(mask, "bool")  # [batch, time]
-        lowest = _lowest(inputs.dtype)
-        filled = ops.where(ops.expand_dims(step_mask, -1), inputs,
-                           ops.cast(lowest, inputs.dtype))
+        # Fill masked steps with the per-channel minimum over all steps: never above an
+        # unmasked value, so the max is unchanged, and no -inf/-FLT_MAX constant widens the
+        # tensor's range (which would ruin int8 TFLite quantization).
+        floor = ops.min(inputs, axis=1, keepdims=True)  # [batch, 1, channels]
+        filled = ops.where(ops.expand_dims(step_mask, -1), inputs, floor)
         pooled = ops.max(filled, axis=1)  # [batch, channels]
         any_valid = ops.any(step_mask, axis=1, keepdims=True)  # [batch, 1]
         return ops.where(any_valid, pooled, ops.zeros_like(pooled))
