@@ -199,8 +199,9 @@ class MaskedGlobalMaxPool1D(keras.layers.Layer):
             return ops.max(inputs, axis=1)
         step_mask = ops.cast(mask, "bool")  # [batch, time]
         # Fill masked steps with the per-channel minimum over all steps: never above an
-        # unmasked value, so the max is unchanged, and no -inf/-FLT_MAX constant widens the
-        # tensor's range (which would ruin int8 TFLite quantization).
+        # unmasked value, so the max is unchanged, and the filled tensor keeps the input's
+        # range for any dtype (no -inf / -FLT_MAX constant). With TF 2.21's converter a
+        # -FLT_MAX fill gave the same int8 error (~1%), so this is caution, not a fix.
         floor = ops.min(inputs, axis=1, keepdims=True)  # [batch, 1, channels]
         filled = ops.where(ops.expand_dims(step_mask, -1), inputs, floor)
         pooled = ops.max(filled, axis=1)  # [batch, channels]
