@@ -116,7 +116,9 @@ class SegmentParams:
     kernel_seconds: float = 1.0  # half-width of the checkerboard kernel, s
     min_segment_seconds: float = 1.0
     max_segment_seconds: float = 4.0
-    peak_threshold: float = 0.5  # peaks must exceed mean + threshold*std of the novelty
+    peak_threshold: float = 0.0  # peaks must exceed mean + threshold*std of the clip's novelty
+    min_novelty: float = 0.05  # ...and this absolute novelty in [0, 1]: (1 - cos)/2 between
+    # the mean directions of the two kernel halves; keeps steady audio from being cut at noise
     smooth_frames: int = 4  # average-pool frames (x hop) before the SSM to cut cost/noise
 
     def __post_init__(self):
@@ -128,6 +130,8 @@ class SegmentParams:
                               f"min={self.min_segment_seconds} max={self.max_segment_seconds}")
         if self.kernel_seconds <= 0 or self.smooth_frames < 1:
             raise ConfigError("kernel_seconds must be > 0 and smooth_frames >= 1")
+        if not 0.0 <= self.min_novelty < 1.0:
+            raise ConfigError(f"min_novelty must be in [0, 1), got {self.min_novelty}")
 
     def max_segments(self, duration_seconds: float) -> int:
         """Upper bound on segments in a clip of ``duration_seconds`` (static model size)."""
