@@ -10,6 +10,8 @@ and converts to TFLite builtin ops (no Flex / SELECT_TF_OPS).
   pool); Keras's ``GlobalMaxPooling1D`` ignores masks.
 - :class:`TokenMask` -- token ids -> bool mask of real (non-pad) tokens.
 - :class:`LyricsPresence` -- token ids -> ``has_lyrics`` flag per clip.
+- :class:`FixedChunkPooling` -- equal-length chunk means, the non-adaptive alternative to
+  adaptive segment pooling.
 - :class:`MissingLyricsEmbedding` -- swaps the lyrics vector of clips without lyrics for
   one learned "no lyrics" vector, so an instrumental clip is not represented by an
   all-zero (or all-pad) lyrics feature.
@@ -317,3 +319,47 @@ class MissingLyricsEmbedding(keras.layers.Layer):
             "absent_initializer": keras.initializers.serialize(self.absent_initializer),
         })
         return config
+
+
+@keras.saving.register_keras_serializable(package="musictag")
+class FixedChunkPooling(keras.layers.Layer):
+    """Mean-pool a step sequence into ``chunks`` equal-length chunks (the non-adaptive baseline).
+
+    The alternative to adaptive segment pooling: instead of segments found from the
+    self-similarity matrix, step ``t`` of ``T`` belongs to chunk ``floor(t * chunks / T)``.
+    Implemented as a constant ``[chunks, T]`` averaging matrix (a matmul, TFLite builtin).
+
+    Call args:
+      inputs: float ``[batch, time, features]`` with static ``time >= chunks``.
+
+    Returns:
+      ``[chunk_vectors [batch, chunks, features], mask bool [batch, chunks]]`` (all True),
+      the same signature as AdaptiveSegmentPooling so the BiLSTM can take either.
+    """
+
+    def __init__(self, chunks: int, **kwargs):
+        super().__init__(**kwargs)
+        if chunks <= 0:
+            raise ValueError(f"chunks must be positive, got {chunks}")
+        self.chunks = int(chunks)
+
+    def build(self, input_shape):
+        steps = input_shape[1]
+        if steps is None or steps < self.chunks:
+            raise ValueError(f"FixedChunkPooling needs a static time axis >= {self.chunks}, got {steps}")
+        import numpy as np
+        owner = (np.arange(steps) * self.chunks) // steps  # [time] chunk index of each step
+        weights = (owner[None, :] == np.arange(self.chunks)[:, None]).astype("float32")
+        self._weights = weights / weights.sum(axis=1, keepdims=True)  # [chunks, time]
+
+    def call(self, inputs):
+        weights = ops.cast(ops.convert_to_tensor(self._weights), inputs.dtype)
+        pooled = ops.einsum("kt,btf->bkf", weights, inputs)
+        mask = ops.ones((ops.shape(inputs)[0], self.chunks), dtype="bool")
+        return pooled, mask
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], self.chunks, input_shape[2]), (input_shape[0], self.chunks)
+
+    def get_config(self):
+        return {**super().get_config(), "chunks": self.chunks}
