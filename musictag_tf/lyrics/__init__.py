@@ -2,6 +2,8 @@
 skip-gram word vectors.
 
     tokens = tokenize_batch(texts, LyricsParams())          # Python (jieba words for Chinese)
+    # one text: musictag_tf.lyrics.tokenize.tokenize(text) -- the function is not re-exported
+    # here so that ``musictag_tf.lyrics.tokenize`` keeps naming the module.
     vocab = Vocabulary.build(tokens, LyricsParams())
     ids = encode_text(text_or_None, vocab, LyricsParams())   # int32 [max_tokens]; None -> all pad
     ragged = tokenize_in_graph(tf_strings)                   # pure TF, for exported signatures
@@ -11,7 +13,7 @@ skip-gram word vectors.
 from musictag_tf.lyrics.encode import (empty_ids, encode_lyrics_file, encode_text, encode_texts, has_lyrics,
                                        read_lyrics_file)
 from musictag_tf.lyrics.tfidf import TfidfModel, term_frequencies
-from musictag_tf.lyrics.tokenize import (InGraphTokenizer, detect_stopword_language, load_stopwords, tokenize,
+from musictag_tf.lyrics.tokenize import (InGraphTokenizer, detect_stopword_language, load_stopwords,
                                          tokenize_batch, tokenize_in_graph)
 from musictag_tf.lyrics.vectors import (WordVectors, embedding_coverage, embedding_matrix, skipgram_pairs,
                                         train_skipgram)
@@ -21,5 +23,5 @@ __all__ = [
     "InGraphTokenizer", "OOV_ID", "OOV_TOKEN", "PAD_ID", "PAD_TOKEN", "TfidfModel", "Vocabulary", "WordVectors",
     "detect_stopword_language", "embedding_coverage", "embedding_matrix", "empty_ids", "encode_lyrics_file",
     "encode_text", "encode_texts", "has_lyrics", "load_stopwords", "read_lyrics_file", "skipgram_pairs",
-    "term_frequencies", "tokenize", "tokenize_batch", "tokenize_in_graph", "train_skipgram",
+    "term_frequencies", "tokenize_batch", "tokenize_in_graph", "train_skipgram",
 ]
