@@ -61,7 +61,7 @@ class AudioParams:
     fmax_hz: float = 8000.0  # Nyquist at 16 kHz
     mel_scale: str = "slaney"  # "slaney" (librosa default, area-normalised) or "htk"
     log_multiplier: float = 10000.0  # log10(1 + log_multiplier * mel_power)
-    center: bool = True  # reflect-pad window/2 on both sides, as librosa does
+    center: bool = True  # zero-pad window/2 on both sides, as librosa 0.11 does (pad_mode="constant")
     pre_emphasis: float = 0.97  # Y[n] = X[n] - a*X[n-1]; a in [0.95, 0.97]
     apply_pre_emphasis: bool = True  # the paper pre-emphasises before the STFT
     stft_impl: str = "auto"  # "rfft" (tf.signal.stft), "matmul" (DFT as matmul), "auto"
