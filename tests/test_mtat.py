@@ -12,7 +12,7 @@ import pytest
 
 from musictag_tf import mtat
 from musictag_tf.errors import DatasetError
-from tests.conftest import shared_path
+from conftest import shared_path
 
 JORAM_ID = 37386
 JORAM_PATH = "e/joram-moments_of_clarity-08-solipsism-59-88.mp3"
