@@ -124,11 +124,16 @@ def smooth_and_standardise(frames: tf.Tensor, smooth_frames: int) -> tf.Tensor:
       smooth_frames: frames averaged per output step (pool size and stride).
 
     Returns:
-      float32 ``[batch, steps, dims]`` with ``steps = frames // smooth_frames`` (a trailing
-      partial window is dropped): each step minus the clip's mean step, scaled to unit L2
-      norm (a step equal to the mean becomes ~0).
+      float32 ``[batch, steps, dims]`` with ``steps = max(1, frames // smooth_frames)`` (a
+      trailing partial window is dropped; a clip shorter than one window is zero-padded to
+      one): each step minus the clip's mean step, scaled to unit L2 norm (a step equal to
+      the mean becomes ~0).
     """
     frames = tf.convert_to_tensor(frames, tf.float32)
+    if frames.shape[1] is None or frames.shape[1] < smooth_frames:
+        # Empty tensors crash some kernels (max-pool raises SIGFPE), so keep >= 1 step.
+        missing = tf.maximum(smooth_frames - tf.shape(frames)[1], 0)
+        frames = tf.pad(frames, [[0, 0], [0, missing], [0, 0]])
     if smooth_frames > 1:
         frames = tf.nn.avg_pool1d(frames, ksize=smooth_frames, strides=smooth_frames,
                                   padding="VALID")
@@ -158,13 +163,21 @@ def _mirror_indices(length: tf.Tensor, before: int, after: int) -> tf.Tensor:
 
     Index ``-1`` maps to ``0``, ``-2`` to ``1`` (symmetric padding, edge repeated), and
     likewise past the end; results are clipped to the valid range so that clips shorter
-    than the padding still work.
+    than the padding still work. For ``length == 0`` every index is 0.
     """
     length = tf.cast(length, tf.int32)
     idx = tf.range(-before, length + after, dtype=tf.int32)
     idx = tf.where(idx < 0, -1 - idx, idx)
     idx = tf.where(idx >= length, 2 * length - 1 - idx, idx)
     return tf.clip_by_value(idx, 0, tf.maximum(length - 1, 0))
+
+
+def _mirror_pad(values: tf.Tensor, axis: int, before: int, after: int) -> tf.Tensor:
+    """Symmetric padding of ``values`` along ``axis`` by gathering; an empty axis pads zeros."""
+    length = tf.shape(values)[axis]
+    zero_shape = tf.tensor_scatter_nd_update(tf.shape(values), [[axis]], [1])
+    safe = tf.concat([values, tf.zeros(zero_shape, values.dtype)], axis=axis)  # row `length` = 0
+    return tf.gather(safe, _mirror_indices(length, before, after), axis=axis)
 
 
 def kernel_mass(kernel_frames: int) -> float:
@@ -196,8 +209,7 @@ def novelty_curve(ssm: tf.Tensor, kernel_frames: int) -> tf.Tensor:
     ssm = tf.convert_to_tensor(ssm, tf.float32)
     size = tf.shape(ssm)[1]
     pad = kernel_frames
-    mirror = _mirror_indices(size, pad, pad)
-    padded = tf.gather(tf.gather(ssm, mirror, axis=1), mirror, axis=2)  # [B, T+2L, T+2L]
+    padded = _mirror_pad(_mirror_pad(ssm, 1, pad, pad), 2, pad, pad)  # [B, T+2L, T+2L]
     width = size + 2 * pad
     flat = tf.reshape(padded, [tf.shape(ssm)[0], width * width])
     # Patch for step t covers padded rows/cols t .. t+2L-1 (original t-L .. t+L-1).
@@ -229,10 +241,9 @@ def novelty_from_features(unit_frames: tf.Tensor, kernel_frames: int) -> tf.Tens
       it is ~0 inside a steady section (see ``SegmentParams.min_novelty``).
     """
     unit_frames = tf.convert_to_tensor(unit_frames, tf.float32)
-    size = tf.shape(unit_frames)[1]
     pad = kernel_frames
     # Output t needs inputs t-L .. t+L-1: pad L before and L-1 after, VALID conv -> T outputs.
-    padded = tf.gather(unit_frames, _mirror_indices(size, pad, pad - 1), axis=1)
+    padded = _mirror_pad(unit_frames, 1, pad, pad - 1)
     taper = checkerboard_taper(kernel_frames)
     # conv2d is a correlation: out[t] = sum_k w[k] * in[t+k], in[t+k] = x[t-L+k], w[k] = a(k-L).
     filt = tf.constant(taper.reshape(2 * pad, 1, 1, 1))
@@ -335,7 +346,7 @@ def boundary_flags_from_features(frames: tf.Tensor, audio_params: AudioParams,
         ``audio_params.frame_rate_hz``.
 
     Returns:
-      bool ``[batch, steps]``, ``steps = frames // smooth_frames``; true where a new
+      bool ``[batch, steps]``, ``steps = max(1, frames // smooth_frames)``; true where a new
       segment starts (never at step 0).
     """
     unit = smooth_and_standardise(frames, segment_params.smooth_frames)
@@ -359,13 +370,13 @@ def segment_ids_from_features(frames: tf.Tensor, audio_params: AudioParams,
       segment_params: kernel width, duration limits, threshold, smoothing.
 
     Returns:
-      ``segment_ids``: int32 ``[batch, steps]``, ``steps = frames // smooth_frames``,
+      ``segment_ids``: int32 ``[batch, steps]``, ``steps = max(1, frames // smooth_frames)``,
       non-decreasing, starting at 0, consecutive (no gaps).
-      ``num_segments``: int32 ``[batch]``, last id + 1 (1 for an empty clip).
+      ``num_segments``: int32 ``[batch]``, last id + 1.
     """
     flags = boundary_flags_from_features(frames, audio_params, segment_params)
     ids = split_long_segments(ids_from_flags(flags), max_segment_steps(audio_params, segment_params))
-    num = tf.reduce_max(tf.concat([ids, tf.zeros_like(ids[:, :1])], axis=1), axis=1) + 1
+    num = ids[:, -1] + 1
     return ids, num
 
 
