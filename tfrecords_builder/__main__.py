@@ -1,0 +1,185 @@
+"""musictag-build: audio + tags (+ lyrics, emotion) -> sharded TFRecords + manifest.
+
+Examples::
+
+  # MTAT tree (annotations_final.csv + folders 0-f), paper's folder split, MTAT top-50 tags
+  musictag-build --mtat_dir=/data/mtat --out_dir=/data/records/mtat
+
+  # Won et al. 2020 split (lists from ../shared/data/mtat), the standard top-50 list file
+  musictag-build --mtat_dir=/data/mtat --split=won2020 \\
+      --tags_file=../shared/data/mtat/top50_tags.txt --out_dir=/data/records/mtat_won
+
+  # the synthetic dataset (tfrecords_builder.synthetic) with its lyrics and emotion labels
+  musictag-build --mtat_dir=synth --lyrics_table=synth/lyrics.tsv --labels_table=synth/emotion.tsv \\
+      --tags_file=synth/tags.txt --out_dir=records/synth
+
+  # a generic table (audio_path, tags[, split, lyrics, lyrics_file, track_id, energy, stress, quadrant])
+  musictag-build --table=my_songs.tsv --top_n=20 --out_dir=records/mine
+
+  # the same per-clip code on Apache Beam (pip install .[beam]); options after -- go to Beam
+  musictag-build --mtat_dir=gs://bucket/mtat --out_dir=gs://bucket/records --runner=DataflowRunner \\
+      -- --project=my-project --region=europe-west1 --temp_location=gs://bucket/tmp
+
+Front-end settings other than the defaults of musictag_tf/params.py: ``--params_json`` with
+sections "audio", "lyrics", "segments" (a file path or inline JSON), e.g.
+``--params_json='{"lyrics": {"min_count": 1}}'``.
+
+Exit status 0 when the records are written (some clips may have failed; they are listed in
+manifest.json and in the summary printed at the end), 1 on bad input with one line naming the
+file and the problem, 2 on bad flags.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import sys
+
+from absl import app, flags
+
+FLAGS = flags.FLAGS
+LOCAL_RUNNER = "local"
+BEAM_ALIASES = {"beam": "DirectRunner", "direct": "DirectRunner"}
+
+# Defaults mirror musictag_tf.params.BuilderParams (kept literal so --help needs no TensorFlow).
+flags.DEFINE_string("mtat_dir", None, "MTAT tree: folder with annotations_final.csv and mp3 folders 0-f.")
+flags.DEFINE_string("table", None, "Generic table (CSV/TSV): audio_path, tags[, clip_id, split, lyrics, "
+                    "lyrics_file, track_id, energy, stress, quadrant]. See tfrecords_builder/sources.py.")
+flags.DEFINE_string("out_dir", None, "Records directory to write (created; re-running resumes).")
+flags.DEFINE_string("audio_root", None, "Base folder of relative audio paths (default: --mtat_dir, or the "
+                    "table's folder).")
+flags.DEFINE_enum("split", "folders", ["folders", "won2020"], "MTAT split: the paper's folders (0-b train, "
+                  "c valid, d-f test) or Won et al. 2020's lists (clips in none are skipped and counted). "
+                  "Tables use their split column, else a stable 80/10/10 hash split.")
+flags.DEFINE_string("split_dir", None, "Folder with won2020/ and pons_musicnn/index_mtt.tsv "
+                    "(default: ../shared/data/mtat or $MUSICTAG_SHARED_DATA/mtat).")
+flags.DEFINE_integer("top_n", 50, "Use the N most frequent tags (ignored with --tags_file).")
+flags.DEFINE_string("tags_file", None, "Tag list file (one per line) to use instead of the top N.")
+flags.DEFINE_string("lyrics_table", None, "Lyrics table keyed by clip_id or track_id "
+                    "(lyrics_file or lyrics column), e.g. the synthetic lyrics.tsv.")
+flags.DEFINE_string("labels_table", None, "Emotion labels: clip_id, energy, stress[, quadrant] "
+                    "(0/1/0-3 or names), e.g. the synthetic emotion.tsv.")
+flags.DEFINE_integer("clips_per_shard", 256, "Clips per TFRecord shard.")
+flags.DEFINE_integer("num_workers", 0, "Worker processes (0 = all cores; 1 = in this process).")
+flags.DEFINE_bool("keep_waveform", True, "Store the int16 waveform (needed by the waveform branch).")
+flags.DEFINE_bool("store_segments", True, "Store adaptive segment boundaries.")
+flags.DEFINE_string("params_json", None, "JSON (file or inline) with 'audio', 'lyrics', 'segments' "
+                    "sections overriding musictag_tf.params defaults.")
+flags.DEFINE_string("runner", LOCAL_RUNNER, "'local' (process pool) or an Apache Beam runner: beam "
+                    "(= DirectRunner), DataflowRunner, FlinkRunner, SparkRunner, PortableRunner...")
+flags.DEFINE_string("beam_args", "", "Extra Beam pipeline options as one string (also: after --).")
+flags.DEFINE_bool("progress", True, "Show a progress bar.")
+
+flags.register_multi_flags_validator(
+    ["mtat_dir", "table"], lambda f: (f["mtat_dir"] is None) != (f["table"] is None),
+    message="give exactly one of --mtat_dir (an MTAT tree) or --table (a generic table)")
+flags.register_validator("top_n", lambda v: v > 0, message="--top_n must be > 0")
+flags.register_validator("clips_per_shard", lambda v: v > 0, message="--clips_per_shard must be > 0")
+flags.register_validator("num_workers", lambda v: v >= 0, message="--num_workers must be >= 0")
+flags.register_multi_flags_validator(
+    ["split", "table"], lambda f: not (f["split"] == "won2020" and f["table"] is not None),
+    message="--split=won2020 applies to an MTAT tree (--mtat_dir); a table uses its split column")
+flags.register_validator("out_dir", lambda v: v is None or bool(v.strip()), message="--out_dir is empty")
+flags.mark_flag_as_required("out_dir")
+
+_PARAMS_SECTIONS = ("audio", "lyrics", "segments")
+
+
+def load_params_json(text_or_path):
+    """(AudioParams, LyricsParams, SegmentParams) from --params_json (file path or inline JSON)."""
+    import dataclasses
+
+    from musictag_tf.errors import DatasetError
+    from musictag_tf.params import AudioParams, LyricsParams, SegmentParams, from_dict
+
+    classes = {"audio": AudioParams, "lyrics": LyricsParams, "segments": SegmentParams}
+    if not text_or_path:
+        return AudioParams(), LyricsParams(), SegmentParams()
+    source = "--params_json"
+    text = text_or_path
+    if not text_or_path.lstrip().startswith("{"):
+        source = text_or_path
+        try:
+            with open(text_or_path, encoding="utf-8") as f:
+                text = f.read()
+        except OSError as exc:
+            raise DatasetError(f"{text_or_path}: cannot read --params_json file: {exc.strerror}") from exc
+    try:
+        values = json.loads(text)
+    except ValueError as exc:
+        raise DatasetError(f"{source}: not valid JSON: {exc}") from exc
+    if not isinstance(values, dict) or set(values) - set(_PARAMS_SECTIONS):
+        raise DatasetError(f"{source}: expected an object with sections {_PARAMS_SECTIONS}, "
+                           f"got {sorted(values) if isinstance(values, dict) else type(values).__name__}")
+    out = []
+    for name in _PARAMS_SECTIONS:
+        section = values.get(name, {})
+        known = {f.name for f in dataclasses.fields(classes[name])}
+        unknown = sorted(set(section) - known)
+        if unknown:
+            raise DatasetError(f"{source}: unknown {name} settings {unknown}; known: {sorted(known)}")
+        out.append(from_dict(classes[name], section))
+    return tuple(out)
+
+
+def _collection():
+    from tfrecords_builder import sources
+
+    if FLAGS.mtat_dir:
+        collection = sources.read_mtat_tree(FLAGS.mtat_dir, split=FLAGS.split, split_dir=FLAGS.split_dir,
+                                            audio_root=FLAGS.audio_root, lyrics_table=FLAGS.lyrics_table,
+                                            labels_table=FLAGS.labels_table)
+        root = FLAGS.audio_root or FLAGS.mtat_dir
+    else:
+        collection = sources.read_table(FLAGS.table, audio_root=FLAGS.audio_root, lyrics_table=FLAGS.lyrics_table,
+                                        labels_table=FLAGS.labels_table)
+        root = FLAGS.audio_root or os.path.dirname(os.path.abspath(FLAGS.table))
+    sources.check_audio_paths_exist(collection, root)
+    return collection
+
+
+def main(argv):
+    extra_args = list(argv[1:])
+    runner = BEAM_ALIASES.get(FLAGS.runner.lower(), FLAGS.runner)
+    if runner == LOCAL_RUNNER and (extra_args or FLAGS.beam_args):
+        raise app.UsageError(f"unexpected arguments {extra_args or FLAGS.beam_args!r}: pipeline options "
+                             "are only for a Beam --runner")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from musictag_tf.errors import MusictagError
+    from musictag_tf.params import BuilderParams, ConfigError
+
+    try:
+        audio, lyrics, segments = load_params_json(FLAGS.params_json)
+        builder = BuilderParams(clips_per_shard=FLAGS.clips_per_shard, num_workers=FLAGS.num_workers,
+                                top_n_tags=FLAGS.top_n, split=FLAGS.split, keep_waveform=FLAGS.keep_waveform,
+                                store_segments=FLAGS.store_segments)
+        collection = _collection()
+        kwargs = dict(audio_params=audio, lyrics_params=lyrics, segment_params=segments,
+                      builder_params=builder, tags_file=FLAGS.tags_file)
+        if runner == LOCAL_RUNNER:
+            from tfrecords_builder.build import build_records
+
+            result = build_records(collection, FLAGS.out_dir, progress=FLAGS.progress, **kwargs)
+            print(result.report())
+        else:
+            from tfrecords_builder import beam_pipeline
+
+            pipeline_args = ["--runner", runner] + shlex.split(FLAGS.beam_args) + extra_args
+            manifest = beam_pipeline.run_beam(collection, FLAGS.out_dir, pipeline_args=pipeline_args, **kwargs)
+            from tfrecords_builder.summary import format_report
+
+            print(format_report(manifest, records_dir=FLAGS.out_dir))
+    except (MusictagError, ConfigError) as exc:
+        print(f"musictag-build: error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def run():
+    """Console-script entry point (``musictag-build``)."""
+    app.run(main)
+
+
+if __name__ == "__main__":
+    run()

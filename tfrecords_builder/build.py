@@ -1,0 +1,280 @@
+"""Orchestration of a local build: collection -> tags + vocabulary -> shards -> manifest.
+
+``build_records(collection, out_dir, ...)``:
+
+1. ``prepare``: choose the tag vocabulary (``tag_vocab.choose_tags``), turn clips into
+   ``ClipTask``s (multi-hot tags), build the lyrics vocabulary from the TRAIN split's lyrics
+   only (valid/test words never enter it, so no leakage), and fingerprint the settings.
+   ``prepare`` is shared with the Beam pipeline.
+2. Write ``tags.txt`` and ``vocab.txt`` (atomically) before any shard; delete an old
+   ``manifest.json`` (the directory is incomplete until the new one is written).
+3. Plan shards (``writer.plan_shards``), delete stale shards/temporaries, skip finished ones.
+4. Feed the clips of the unfinished shards, in plan order, to ``process.process_clip``: in this
+   process for small builds (< ``IN_PROCESS_MAX_CLIPS`` clips, or one worker), else in a
+   ``multiprocessing`` pool with the 'spawn' start method (TensorFlow is not fork-safe), one
+   TF thread per worker, ``imap`` (ordered) so results arrive in shard order while every
+   worker stays busy across shard boundaries. Each shard is written by a ``ShardWriter``.
+5. Assemble ``manifest.json`` from every shard's summary (``summary.assemble_manifest``).
+
+Progress: a tqdm bar over clips with ETA and a running failure count.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import multiprocessing
+import os
+import time
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import tensorflow as tf
+
+from musictag_tf.data import manifest as manifest_lib
+from musictag_tf.data.schema import SCHEMA_VERSION
+from musictag_tf.errors import DatasetError, LyricsError
+from musictag_tf.params import AudioParams, BuilderParams, LyricsParams, SegmentParams, to_dict
+from tfrecords_builder import process
+from tfrecords_builder import summary as summary_lib
+from tfrecords_builder import writer as writer_lib
+from tfrecords_builder.sources import Collection, iter_train_lyrics
+from tfrecords_builder.tag_vocab import TagChoice, choose_tags
+
+# Below this many clips to process, a pool costs more than it saves: each spawned worker
+# imports TensorFlow and traces the front end (~5-8 s on this machine) while a clip takes
+# ~0.1 s; see benchmarks/bench_builder.py and BUILD_NOTES.md.
+IN_PROCESS_MAX_CLIPS = 64
+VOCAB_BATCH = 256  # lyrics tokenized per tokenize_batch call while building the vocabulary
+
+
+@dataclasses.dataclass
+class Prepared:
+    """Everything decided before any audio is touched (shared by the local and Beam builds).
+
+    config: the manifest's config section; fingerprint: SHA-256 of everything that changes
+    record contents (params, tags, vocabulary, schema version).
+    """
+
+    tags: TagChoice
+    tasks: List[process.ClipTask]
+    vocab_tokens: List[str]
+    process_config: process.ProcessConfig
+    config: Dict[str, dict]
+    fingerprint: str
+    source_warnings: List[manifest_lib.Failure]
+
+
+@dataclasses.dataclass
+class BuildResult:
+    """What a build did: the manifest written and how the work went."""
+
+    manifest: manifest_lib.Manifest
+    out_dir: str
+    shards_written: int
+    shards_resumed: int
+    clips_processed: int
+    audio_seconds: float  # audio decoded in this run, s
+    seconds: float  # wall time, s
+    workers: int  # 0 = in this process
+
+    def report(self) -> str:
+        return summary_lib.format_report(self.manifest, records_dir=self.out_dir, seconds=self.seconds,
+                                         resumed_shards=self.shards_resumed)
+
+
+def resolve_workers(num_workers: int) -> int:
+    """0 -> the cores this process may use; else ``num_workers``."""
+    if num_workers < 0:
+        raise ValueError(f"num_workers must be >= 0, got {num_workers}")
+    if num_workers:
+        return num_workers
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def make_tasks(collection: Collection, choice: TagChoice) -> List[process.ClipTask]:
+    """One ClipTask per clip of the collection, tags as multi-hot in ``choice`` order."""
+    return [process.ClipTask(clip_id=c.clip_id, audio_path=c.audio_path, relative_path=c.relative_path,
+                             split=c.split, tags=choice.multi_hot(c.tags), lyrics_text=c.lyrics_text,
+                             lyrics_path=c.lyrics_path, energy=c.energy, stress=c.stress, quadrant=c.quadrant,
+                             expected_seconds=c.expected_seconds)
+            for c in collection.clips]
+
+
+def build_lyrics_vocabulary(collection: Collection, params: LyricsParams):
+    """Vocabulary of the train split's lyrics, and the number of lyrics documents it saw.
+
+    Unreadable lyrics files are left out here; the per-clip step reports them as warnings.
+    """
+    from musictag_tf.lyrics.encode import read_lyrics_file
+    from musictag_tf.lyrics.tokenize import tokenize_batch
+    from musictag_tf.lyrics.vocab import Vocabulary
+
+    texts = []
+    for clip in iter_train_lyrics(collection):
+        if clip.lyrics_text is not None:
+            texts.append(clip.lyrics_text)
+            continue
+        try:
+            texts.append(read_lyrics_file(clip.lyrics_path))
+        except LyricsError:
+            continue
+    token_lists = []
+    for start in range(0, len(texts), VOCAB_BATCH):
+        token_lists.extend(tokenize_batch(texts[start:start + VOCAB_BATCH], params))
+    return Vocabulary.build(token_lists, params), sum(1 for t in token_lists if t)
+
+
+def _fingerprint(config: Dict[str, dict], tags: Sequence[str], vocab_tokens: Sequence[str]) -> str:
+    content = {
+        "schema_version": SCHEMA_VERSION,
+        "audio": config["audio"], "lyrics": config["lyrics"], "segments": config["segments"],
+        "keep_waveform": config["builder"]["keep_waveform"], "store_segments": config["builder"]["store_segments"],
+        "tags": list(tags), "vocab": list(vocab_tokens),
+    }
+    return hashlib.sha256(json.dumps(content, sort_keys=True, ensure_ascii=False).encode("utf-8")).hexdigest()
+
+
+def prepare(collection: Collection, *, audio_params: AudioParams = AudioParams(),
+            lyrics_params: LyricsParams = LyricsParams(), segment_params: SegmentParams = SegmentParams(),
+            builder_params: BuilderParams = BuilderParams(), tags_file: Optional[str] = None) -> Prepared:
+    """Tags, tasks, train-only lyrics vocabulary, config and fingerprint of a build."""
+    choice = choose_tags(collection, top_n=builder_params.top_n_tags, tags_file=tags_file)
+    tasks = make_tasks(collection, choice)
+    vocab, documents = build_lyrics_vocabulary(collection, lyrics_params)
+    source = dict(collection.description)
+    source.update(tags_file=tags_file, top_n=None if tags_file else builder_params.top_n_tags,
+                  num_tags=len(choice.tags), lyrics_vocabulary_size=len(vocab),
+                  train_lyrics_documents=documents)
+    config = {"audio": to_dict(audio_params), "lyrics": to_dict(lyrics_params),
+              "segments": to_dict(segment_params), "builder": to_dict(builder_params), "source": source}
+    fingerprint = _fingerprint(config, choice.tags, vocab.tokens)
+    process_config = process.ProcessConfig(audio=audio_params, lyrics=lyrics_params, segments=segment_params,
+                                           builder=builder_params, vocab_words=tuple(vocab.words))
+    return Prepared(tags=choice, tasks=tasks, vocab_tokens=vocab.tokens, process_config=process_config,
+                    config=config, fingerprint=fingerprint,
+                    source_warnings=list(collection.warnings) + list(choice.warnings))
+
+
+def write_vocabularies(out_dir: str, prepared: Prepared) -> None:
+    """tags.txt and vocab.txt (Vocabulary.save's format), each written atomically."""
+    tf.io.gfile.makedirs(out_dir)
+    manifest_lib.write_text_atomic(os.path.join(out_dir, manifest_lib.TAGS_NAME),
+                                   "".join(f"{t}\n" for t in prepared.tags.tags))
+    manifest_lib.write_text_atomic(os.path.join(out_dir, manifest_lib.VOCAB_NAME),
+                                   "\n".join(prepared.vocab_tokens) + "\n")
+
+
+class _Progress:
+    """tqdm bar over clips (ETA) with a running failure count; silent when disabled."""
+
+    def __init__(self, total: int, enabled: bool):
+        self.bar = None
+        self.failures = 0
+        if enabled and total:
+            from tqdm import tqdm
+            self.bar = tqdm(total=total, unit="clip", desc="records", smoothing=0.1)
+
+    def update(self, outcome: process.ClipOutcome) -> None:
+        if self.bar is None:
+            return
+        if outcome.failure is not None:
+            self.failures += 1
+            self.bar.set_postfix(failed=self.failures, refresh=False)
+        self.bar.update(1)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _outcomes(tasks: List[process.ClipTask], config: process.ProcessConfig, workers: int):
+    """Yield one ClipOutcome per task, in order; a generator that owns the pool (if any)."""
+    if workers == 0:
+        processor = process.ClipProcessor(config)
+        for task in tasks:
+            yield process.process_clip(task, processor)  # looked up per call: tests may patch it
+        return
+    context = multiprocessing.get_context("spawn")
+    chunksize = max(1, min(4, len(tasks) // (8 * workers)))
+    pool = context.Pool(workers, initializer=process.init_worker, initargs=(config, 1))
+    try:
+        for outcome in pool.imap(process.pool_process, tasks, chunksize=chunksize):
+            yield outcome
+    except BaseException:  # includes GeneratorExit when the build stops early
+        pool.terminate()
+        raise
+    else:
+        pool.close()
+    finally:
+        pool.join()
+
+
+def build_records(collection: Collection, out_dir: str, *, audio_params: AudioParams = AudioParams(),
+                  lyrics_params: LyricsParams = LyricsParams(), segment_params: SegmentParams = SegmentParams(),
+                  builder_params: BuilderParams = BuilderParams(), tags_file: Optional[str] = None,
+                  progress: bool = True, in_process_max_clips: int = IN_PROCESS_MAX_CLIPS) -> BuildResult:
+    """Build (or resume) a records directory from ``collection``; see the module docstring.
+
+    Args:
+      collection: clips from ``sources.read_mtat_tree`` or ``sources.read_table``.
+      out_dir: records directory (created; local or gs://).
+      audio_params, lyrics_params, segment_params: front-end settings stored in the manifest.
+      builder_params: shard size, workers, top-N tags, waveform/segments storage.
+      tags_file: a tag list file instead of the top-N tags.
+      progress: show a tqdm bar.
+      in_process_max_clips: process fewer clips than this in this process (no pool).
+
+    Returns:
+      BuildResult with the manifest (also written to ``out_dir/manifest.json``).
+    """
+    started = time.time()
+    prepared = prepare(collection, audio_params=audio_params, lyrics_params=lyrics_params,
+                       segment_params=segment_params, builder_params=builder_params, tags_file=tags_file)
+    tf.io.gfile.makedirs(out_dir)
+    with writer_lib.BuildLock(out_dir):
+        manifest_path = os.path.join(out_dir, manifest_lib.MANIFEST_NAME)
+        if tf.io.gfile.exists(manifest_path):
+            tf.io.gfile.remove(manifest_path)
+        write_vocabularies(out_dir, prepared)
+        plans = writer_lib.plan_shards(prepared.tasks, builder_params.clips_per_shard, prepared.fingerprint)
+        writer_lib.remove_stale(out_dir, plans)
+        summaries: Dict[str, summary_lib.ShardSummary] = {}
+        todo = []
+        for plan in plans:
+            done = writer_lib.finished_summary(out_dir, plan)
+            if done is not None:
+                summaries[plan.name] = done
+            else:
+                todo.append(plan)
+        tasks = [task for plan in todo for task in plan.tasks]
+        workers = resolve_workers(builder_params.num_workers)
+        workers = 0 if workers <= 1 or len(tasks) < in_process_max_clips else min(workers, len(tasks))
+        bar = _Progress(len(tasks), progress)
+        audio_seconds = 0.0
+        outcomes = _outcomes(tasks, prepared.process_config, workers)
+        try:
+            for plan in todo:
+                with writer_lib.ShardWriter(out_dir, plan, len(prepared.tags.tags)) as shard:
+                    for _ in plan.tasks:
+                        outcome = next(outcomes)
+                        shard.add(outcome)
+                        audio_seconds += outcome.seconds
+                        bar.update(outcome)
+                    summaries[plan.name] = shard.commit()
+        finally:
+            outcomes.close()
+            bar.close()
+        shards = {}
+        for plan in plans:
+            shards.setdefault(plan.split, []).append(plan.name)
+        manifest = summary_lib.assemble_manifest(
+            [summaries[p.name] for p in plans], tags=prepared.tags.tags, config=prepared.config,
+            shards=shards, extra_warnings=prepared.source_warnings)
+        manifest_lib.write_manifest(out_dir, manifest)
+    return BuildResult(manifest=manifest, out_dir=out_dir, shards_written=len(todo),
+                       shards_resumed=len(plans) - len(todo), clips_processed=len(tasks),
+                       audio_seconds=audio_seconds, seconds=time.time() - started, workers=workers)

@@ -1,0 +1,561 @@
+"""The builder's inputs: an MTAT tree or a generic table (+ lyrics and label tables) -> clips.
+
+Two kinds of collection, both read into a ``Collection`` of ``SourceClip`` (one per clip, with
+its split, positive tags by name, lyrics reference and emotion labels):
+
+**MTAT tree** (``read_mtat_tree``)::
+
+  mtat_dir/
+    annotations_final.csv   tab-separated, fields may be double-quoted; header "clip_id",
+                            one 0/1 column per tag (188 in MTAT), "mp3_path"
+    0/ ... f/               the clips, e.g. f/american_bach_soloists-...-30-59.mp3
+
+Splits: ``"folders"`` (the paper's: folders 0-b train, c valid, d-f test) or ``"won2020"``
+(Won et al.'s lists via ``musictag_tf.mtat.read_won_split``; clips in none of the lists are
+skipped and counted). MTAT file names end in ``-<start>-<end>.mp3`` (seconds of the source
+track; all 25,863 clips say 29 s), which gives ``expected_seconds`` so a truncated clip (which
+libmpg123 decodes silently to fewer samples, see musictag_tf/audio/io.py) is caught. The
+*track* of a clip (the key of track-level lyrics) is the file name without that suffix.
+
+**Generic table** (``read_table``): CSV or TSV (tab if the header line holds a tab, else
+comma; fields may be double-quoted) with a header row. Columns (names case-insensitive):
+
+=================  ========  =================================================================
+column             needed    meaning
+=================  ========  =================================================================
+audio_path         yes       relative to ``audio_root`` (default: the table's folder), absolute,
+                             or a URL (gs://...); aliases: path, mp3_path, file, filename
+tags               yes       positive tags separated by ``;`` or ``|`` (may be empty)
+clip_id            no        default: audio_path without its extension; alias: id
+split              no        train | valid (val, validation) | test; without the column a stable
+                             hash of the track (or clip id) assigns 80/10/10 (``HASH_SPLIT``)
+lyrics             no        lyrics text inline (alias: lyrics_text)
+lyrics_file        no        lyrics file, relative to the table's folder (alias: lyrics_path)
+track_id           no        groups clips of one recording (hash split, track-level lyrics);
+                             alias: track
+energy, stress     no        Thayer classes: 0/1 or low/high
+quadrant           no        0..3 or contentment/depression/exuberance/anxious; derived as
+                             2 * energy + stress when only the two dimensions are given
+=================  ========  =================================================================
+
+**Lyrics table** (``--lyrics_table``, the synthetic generator's ``lyrics.tsv``): a key column
+``clip_id`` or ``track_id``/``track`` and a value column ``lyrics_file``/``lyrics_path``
+(relative to the lyrics table's folder) or ``lyrics``/``lyrics_text``. A clip takes its own
+row first, else its track's row.
+
+**Labels table** (``--labels_table``, the synthetic generator's ``emotion.tsv``): ``clip_id``
+and any of ``energy``, ``stress``, ``quadrant`` (ints or names as above).
+
+All files are read through ``tf.io.gfile`` (local paths or gs://). Every problem raises
+``DatasetError`` naming the file, the line and the problem.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import hashlib
+import io
+import os
+import re
+from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+
+import tensorflow as tf
+
+from musictag_tf import mtat
+from musictag_tf.data.manifest import Failure
+from musictag_tf.data.schema import ENERGY_NAMES, QUADRANT_NAMES, SPLITS, STRESS_NAMES, UNKNOWN_LABEL
+from musictag_tf.errors import DatasetError
+
+ANNOTATIONS_NAME = "annotations_final.csv"
+MTAT_FOLDERS = tuple("0123456789abcdef")
+SPLIT_CHOICES = ("folders", "won2020")
+# Hash split of a table without a split column: cumulative shares in this order.
+HASH_SPLIT = (("train", 0.8), ("valid", 0.1), ("test", 0.1))
+TAG_SEPARATORS = re.compile(r"[;|]")
+# "<name>-<start>-<end>.mp3": MTAT clip of seconds [start, end) of a track.
+_MTAT_CLIP_NAME = re.compile(r"^(?P<track>.+)-(?P<start>\d+)-(?P<end>\d+)\.mp3$", re.IGNORECASE)
+
+_AUDIO_COLUMNS = ("audio_path", "path", "mp3_path", "file", "filename")
+_CLIP_COLUMNS = ("clip_id", "id")
+_TRACK_COLUMNS = ("track_id", "track")
+_LYRICS_TEXT_COLUMNS = ("lyrics", "lyrics_text")
+_LYRICS_FILE_COLUMNS = ("lyrics_file", "lyrics_path")
+_EMOTION_COLUMNS = ("energy", "stress", "quadrant")
+
+
+@dataclasses.dataclass(frozen=True)
+class SourceClip:
+    """One clip as the source describes it.
+
+    audio_path: the file to read (absolute local path or URL).
+    relative_path: the path as the source lists it (stored in the record's ``audio_path``).
+    tags: the clip's positive tags, by the source's tag names.
+    lyrics_text / lyrics_path: inline lyrics or a lyrics file (None: no lyrics).
+    energy, stress, quadrant: Thayer labels, -1 unknown.
+    expected_seconds: duration the source promises (MTAT file names), else None.
+    origin: "file:line" of the row, for messages.
+    """
+
+    clip_id: str
+    audio_path: str
+    relative_path: str
+    split: str
+    tags: Tuple[str, ...]
+    track: str = ""
+    lyrics_text: Optional[str] = None
+    lyrics_path: Optional[str] = None
+    energy: int = UNKNOWN_LABEL
+    stress: int = UNKNOWN_LABEL
+    quadrant: int = UNKNOWN_LABEL
+    expected_seconds: Optional[float] = None
+    origin: str = ""
+
+
+@dataclasses.dataclass
+class Collection:
+    """Every clip of a source, with what the manifest needs to know about the source.
+
+    tag_names: the source's tags in its own order (MTAT: column order; table: first use).
+    tag_frequency: positives per tag over every row read (including skipped clips), which is
+      how the MTAT top-50 was chosen in the literature.
+    description: JSON-able source config (saved as ``config["source"]`` in the manifest).
+    warnings: source-level problems (unmatched lyrics rows, skipped clips...).
+    skipped: reason -> number of rows not built (e.g. clips in none of Won's lists).
+    """
+
+    kind: str
+    clips: List[SourceClip]
+    tag_names: Tuple[str, ...]
+    tag_frequency: Dict[str, int]
+    description: Dict[str, object]
+    warnings: List[Failure] = dataclasses.field(default_factory=list)
+    skipped: Dict[str, int] = dataclasses.field(default_factory=dict)
+
+    def split_counts(self) -> Dict[str, int]:
+        counts = {split: 0 for split in SPLITS}
+        for clip in self.clips:
+            counts[clip.split] += 1
+        return counts
+
+
+# ---------------------------------------------------------------------------- table reading
+
+def _read_text(path: str, what: str) -> str:
+    if not tf.io.gfile.exists(path):
+        raise DatasetError(f"{path}: {what} not found")
+    try:
+        with tf.io.gfile.GFile(path, "rb") as f:
+            data = f.read()
+    except tf.errors.OpError as exc:
+        raise DatasetError(f"{path}: cannot read {what}: {exc.message}") from exc
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise DatasetError(f"{path}: {what} is not UTF-8 text (byte {exc.start})") from exc
+
+
+@dataclasses.dataclass
+class Table:
+    """A delimited text table: lower-cased header names and rows as dicts, with line numbers."""
+
+    path: str
+    header: List[str]
+    rows: List[Tuple[int, Dict[str, str]]]
+
+    def column(self, names: Sequence[str], required: bool = False, what: str = "") -> Optional[str]:
+        """The first of ``names`` present in the header; DatasetError if required and absent."""
+        for name in names:
+            if name in self.header:
+                return name
+        if required:
+            raise DatasetError(
+                f"{self.path}: missing column {names[0]!r}{' (' + what + ')' if what else ''}; "
+                f"accepted names: {', '.join(names)}; the header has: {', '.join(self.header)}")
+        return None
+
+
+def read_delimited(path: str, what: str = "table") -> Table:
+    """Read a CSV/TSV with a header row (tab-separated if the header holds a tab)."""
+    text = _read_text(path, what)
+    first_line = text.split("\n", 1)[0]
+    if not first_line.strip():
+        raise DatasetError(f"{path}: {what} is empty or has no header row")
+    delimiter = "\t" if "\t" in first_line else ","
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, quotechar='"')
+    try:
+        raw_header = next(reader)
+        header = [h.strip().lower() for h in raw_header]
+        duplicates = sorted({h for h in header if header.count(h) > 1})
+        if duplicates:
+            raise DatasetError(f"{path}: duplicate columns {duplicates}")
+        rows = []
+        for fields in reader:
+            line = reader.line_num
+            if not fields or all(not f.strip() for f in fields):
+                continue
+            if len(fields) != len(header):
+                raise DatasetError(f"{path}:{line}: {len(fields)} fields, the header has {len(header)}")
+            rows.append((line, dict(zip(header, fields))))
+    except csv.Error as exc:
+        raise DatasetError(f"{path}:{reader.line_num}: malformed {what}: {exc}") from exc
+    return Table(path=path, header=header, rows=rows)
+
+
+# ---------------------------------------------------------------------------- paths
+
+def _is_url(path: str) -> bool:
+    return "://" in path
+
+
+def join_path(root: str, relative: str) -> str:
+    """``relative`` under ``root`` unless it is already absolute or a URL."""
+    if _is_url(relative) or os.path.isabs(relative):
+        return relative
+    if _is_url(root):
+        return root.rstrip("/") + "/" + relative.lstrip("/")
+    return os.path.normpath(os.path.join(root, relative))
+
+
+def _folder_of(path: str) -> str:
+    return os.path.dirname(path) if not _is_url(path) else path.rsplit("/", 1)[0]
+
+
+def mtat_clip_name(path: str) -> Optional[Tuple[str, float]]:
+    """(track, expected seconds) from an MTAT file name ``<track>-<start>-<end>.mp3``, else None."""
+    match = _MTAT_CLIP_NAME.match(path.replace("\\", "/").rsplit("/", 1)[-1])
+    if not match:
+        return None
+    seconds = float(int(match.group("end")) - int(match.group("start")))
+    return match.group("track"), seconds if seconds > 0 else None
+
+
+def check_audio_paths_exist(collection: Collection, root: str) -> None:
+    """Raise DatasetError when *no* local audio path of the collection exists (a wrong root).
+
+    Individual missing files are left to the per-clip step, which reports them as failures
+    ("file not found") while the other clips are built. URLs are not checked (too slow).
+    """
+    local = [c for c in collection.clips if not _is_url(c.audio_path)]
+    if local and not any(os.path.exists(c.audio_path) for c in local):
+        examples = ", ".join(c.audio_path for c in local[:3])
+        raise DatasetError(f"{root}: none of the {len(local)} audio files listed exist (e.g. {examples}); "
+                           "is the audio root right?")
+
+
+# ---------------------------------------------------------------------------- labels
+
+def parse_class(value: str, names: Sequence[str], what: str, where: str) -> int:
+    """'' -> -1; an int in [0, len(names)) or one of ``names`` (case-insensitive) -> its index."""
+    text = str(value).strip().lower()
+    if text in ("", "-1", "na", "n/a", "none", "unknown"):
+        return UNKNOWN_LABEL
+    if re.fullmatch(r"\d+", text):
+        index = int(text)
+        if index < len(names):
+            return index
+    elif text in names:
+        return list(names).index(text)
+    raise DatasetError(f"{where}: {what} must be 0..{len(names) - 1} or one of {', '.join(names)}, got {value!r}")
+
+
+def parse_emotion(energy: str, stress: str, quadrant: str, where: str) -> Tuple[int, int, int]:
+    """Thayer labels from table cells -> (energy, stress, quadrant), -1 where unknown.
+
+    quadrant = 2 * energy + stress: derived from the two dimensions when absent, and the two
+    dimensions from the quadrant when they are absent; inconsistent values are an error.
+    """
+    e = parse_class(energy, ENERGY_NAMES, "energy", where)
+    s = parse_class(stress, STRESS_NAMES, "stress", where)
+    q = parse_class(quadrant, QUADRANT_NAMES, "quadrant", where)
+    if q != UNKNOWN_LABEL:
+        if e == UNKNOWN_LABEL:
+            e = q // 2
+        if s == UNKNOWN_LABEL:
+            s = q % 2
+        if 2 * e + s != q:
+            raise DatasetError(f"{where}: quadrant {q} ({QUADRANT_NAMES[q]}) contradicts energy {e} and "
+                               f"stress {s} (quadrant = 2 * energy + stress)")
+    elif e != UNKNOWN_LABEL and s != UNKNOWN_LABEL:
+        q = 2 * e + s
+    return e, s, q
+
+
+def read_labels_table(path: str) -> Dict[str, Tuple[int, int, int]]:
+    """clip_id -> (energy, stress, quadrant) from a labels TSV/CSV (see the module docstring)."""
+    table = read_delimited(path, "labels table")
+    key = table.column(_CLIP_COLUMNS, required=True, what="clip key")
+    present = [c for c in _EMOTION_COLUMNS if c in table.header]
+    if not present:
+        raise DatasetError(f"{path}: missing emotion columns; need energy and stress, or quadrant; "
+                           f"the header has: {', '.join(table.header)}")
+    labels = {}
+    for line, row in table.rows:
+        clip_id = row[key].strip()
+        where = f"{path}:{line}"
+        if clip_id in labels:
+            raise DatasetError(f"{where}: duplicate clip_id {clip_id!r}")
+        labels[clip_id] = parse_emotion(row.get("energy", ""), row.get("stress", ""),
+                                        row.get("quadrant", ""), where)
+    return labels
+
+
+@dataclasses.dataclass
+class LyricsTable:
+    """Lyrics references keyed by clip and by track: key -> ("text", str) or ("file", path)."""
+
+    path: str
+    by_clip: Dict[str, Tuple[str, str]]
+    by_track: Dict[str, Tuple[str, str]]
+
+
+def read_lyrics_table(path: str) -> LyricsTable:
+    """Read a lyrics table (see the module docstring); file paths resolved against its folder."""
+    table = read_delimited(path, "lyrics table")
+    clip_key = table.column(_CLIP_COLUMNS)
+    track_key = table.column(_TRACK_COLUMNS)
+    if clip_key is None and track_key is None:
+        raise DatasetError(f"{path}: missing key column: need clip_id or track_id; "
+                           f"the header has: {', '.join(table.header)}")
+    text_col = table.column(_LYRICS_TEXT_COLUMNS)
+    file_col = table.column(_LYRICS_FILE_COLUMNS)
+    if text_col is None and file_col is None:
+        raise DatasetError(f"{path}: missing lyrics column: need lyrics_file or lyrics; "
+                           f"the header has: {', '.join(table.header)}")
+    root = _folder_of(path)
+    by_clip: Dict[str, Tuple[str, str]] = {}
+    by_track: Dict[str, Tuple[str, str]] = {}
+    for line, row in table.rows:
+        where = f"{path}:{line}"
+        value = None
+        if file_col is not None and row[file_col].strip():
+            value = ("file", join_path(root, row[file_col].strip()))
+        elif text_col is not None and row[text_col].strip():
+            value = ("text", row[text_col])
+        if value is None:
+            continue  # a row without lyrics: the clip simply has none
+        clip_id = row[clip_key].strip() if clip_key else ""
+        track = row[track_key].strip() if track_key else ""
+        if not clip_id and not track:
+            raise DatasetError(f"{where}: row has neither a clip_id nor a track_id")
+        target, key = (by_clip, clip_id) if clip_id else (by_track, track)
+        if key in target:
+            raise DatasetError(f"{where}: duplicate lyrics for {key!r}")
+        target[key] = value
+    return LyricsTable(path=path, by_clip=by_clip, by_track=by_track)
+
+
+def _attach_extras(clips: List[SourceClip], lyrics: Optional[LyricsTable],
+                   labels: Optional[Mapping[str, Tuple[int, int, int]]],
+                   labels_path: Optional[str], warnings: List[Failure]) -> List[SourceClip]:
+    """Add lyrics-table and labels-table entries to clips; warn about rows matching no clip."""
+    out = []
+    used_clip, used_track, used_labels = set(), set(), set()
+    for clip in clips:
+        changes = {}
+        if lyrics is not None:
+            found = None
+            if clip.clip_id in lyrics.by_clip:
+                used_clip.add(clip.clip_id)
+                found = lyrics.by_clip[clip.clip_id]
+            elif clip.track and clip.track in lyrics.by_track:
+                used_track.add(clip.track)
+                found = lyrics.by_track[clip.track]
+            if found is not None and clip.lyrics_text is None and clip.lyrics_path is None:
+                kind, value = found  # lyrics given in the clip's own table row take precedence
+                changes["lyrics_path" if kind == "file" else "lyrics_text"] = value
+        if labels is not None and clip.clip_id in labels:
+            used_labels.add(clip.clip_id)
+            e, s, q = labels[clip.clip_id]
+            changes.update(energy=e, stress=s, quadrant=q)
+        out.append(dataclasses.replace(clip, **changes) if changes else clip)
+    if lyrics is not None:
+        unmatched = (len(lyrics.by_clip) - len(used_clip)) + (len(lyrics.by_track) - len(used_track))
+        if unmatched:
+            warnings.append(Failure(path=lyrics.path, reason=f"{unmatched} of "
+                                    f"{len(lyrics.by_clip) + len(lyrics.by_track)} lyrics rows match no clip"))
+    if labels is not None:
+        unmatched = len(labels) - len(used_labels)
+        if unmatched:
+            warnings.append(Failure(path=labels_path or "", reason=f"{unmatched} of {len(labels)} "
+                                    "label rows match no clip"))
+    return out
+
+
+# ---------------------------------------------------------------------------- MTAT tree
+
+def _won_split_of(split_dir: Optional[str]) -> Dict[str, str]:
+    """MTAT relative path -> split from Won et al.'s lists."""
+    lists = mtat.read_won_split(split_dir)
+    return {path: split for split, paths in lists.items() for path in paths}
+
+
+def read_mtat_tree(mtat_dir: str, *, split: str = "folders", split_dir: Optional[str] = None,
+                   audio_root: Optional[str] = None, lyrics_table: Optional[str] = None,
+                   labels_table: Optional[str] = None) -> Collection:
+    """Clips of an MTAT tree (``annotations_final.csv`` + folders 0-f).
+
+    Args:
+      mtat_dir: folder holding annotations_final.csv (and, by default, the mp3 folders).
+      split: "folders" (0-b train, c valid, d-f test) or "won2020" (Won et al.'s lists).
+      split_dir: folder of Won's lists (musictag_tf.mtat layout); default ../shared/data/mtat.
+      audio_root: folder holding 0/..f/ when not ``mtat_dir``.
+      lyrics_table, labels_table: optional tables (see the module docstring).
+    """
+    if split not in SPLIT_CHOICES:
+        raise DatasetError(f"unknown split {split!r}; expected one of {SPLIT_CHOICES}")
+    annotations = join_path(mtat_dir, ANNOTATIONS_NAME)
+    table = read_delimited(annotations, "MTAT annotations")
+    for needed in ("clip_id", "mp3_path"):
+        table.column((needed,), required=True)
+    tag_columns = [h for h in table.header if h not in ("clip_id", "mp3_path")]
+    if not tag_columns:
+        raise DatasetError(f"{annotations}: no tag columns between clip_id and mp3_path")
+    root = audio_root or mtat_dir
+    won = _won_split_of(split_dir) if split == "won2020" else None
+    frequency = {tag: 0 for tag in tag_columns}
+    clips, seen = [], set()
+    skipped: Dict[str, int] = {}
+    for line, row in table.rows:
+        where = f"{annotations}:{line}"
+        clip_id = row["clip_id"].strip()
+        relative = row["mp3_path"].strip()
+        if not clip_id or not relative:
+            raise DatasetError(f"{where}: empty clip_id or mp3_path")
+        if clip_id in seen:
+            raise DatasetError(f"{where}: duplicate clip_id {clip_id!r}")
+        seen.add(clip_id)
+        positives = []
+        for tag in tag_columns:
+            value = row[tag].strip()
+            if value not in ("0", "1"):
+                raise DatasetError(f"{where}: tag column {tag!r} must be 0 or 1, got {value!r}")
+            if value == "1":
+                positives.append(tag)
+                frequency[tag] += 1
+        if won is not None:
+            clip_split = won.get(mtat.mtat_relative_path(relative) or relative)
+            if clip_split is None:
+                skipped["not in any Won et al. 2020 split list"] = \
+                    skipped.get("not in any Won et al. 2020 split list", 0) + 1
+                continue
+        else:
+            clip_split = mtat.folder_split(relative)
+        named = mtat_clip_name(relative)
+        track, expected = named if named else (os.path.splitext(os.path.basename(relative))[0], None)
+        clips.append(SourceClip(clip_id=clip_id, audio_path=join_path(root, relative), relative_path=relative,
+                                split=clip_split, tags=tuple(positives), track=track,
+                                expected_seconds=expected, origin=where))
+    warnings: List[Failure] = []
+    for reason, count in skipped.items():
+        warnings.append(Failure(path=str(split_dir or mtat.default_mtat_dir()), reason=f"{count} clips skipped: {reason}"))
+    lyrics = read_lyrics_table(lyrics_table) if lyrics_table else None
+    labels = read_labels_table(labels_table) if labels_table else None
+    clips = _attach_extras(clips, lyrics, labels, labels_table, warnings)
+    description = {"kind": "mtat", "mtat_dir": str(mtat_dir), "audio_root": str(root), "split": split,
+                   "split_dir": str(split_dir or mtat.default_mtat_dir()) if won is not None else None,
+                   "lyrics_table": lyrics_table, "labels_table": labels_table,
+                   "rows": len(table.rows), "skipped": dict(skipped)}
+    return Collection(kind="mtat", clips=clips, tag_names=tuple(tag_columns), tag_frequency=frequency,
+                      description=description, warnings=warnings, skipped=skipped)
+
+
+# ---------------------------------------------------------------------------- generic table
+
+def hash_split(key: str) -> str:
+    """Stable split of a track/clip key by its SHA-1 (``HASH_SPLIT`` shares)."""
+    u = int(hashlib.sha1(key.encode("utf-8")).hexdigest()[:12], 16) / float(16 ** 12)
+    total = 0.0
+    for split, share in HASH_SPLIT:
+        total += share
+        if u < total:
+            return split
+    return HASH_SPLIT[-1][0]
+
+
+def _split_tags(text: str) -> Tuple[str, ...]:
+    tags, seen = [], set()
+    for tag in TAG_SEPARATORS.split(text):
+        tag = tag.strip()
+        if tag and tag not in seen:
+            seen.add(tag)
+            tags.append(tag)
+    return tuple(tags)
+
+
+def read_table(table_path: str, *, audio_root: Optional[str] = None, lyrics_table: Optional[str] = None,
+               labels_table: Optional[str] = None) -> Collection:
+    """Clips of a generic table (columns in the module docstring).
+
+    Args:
+      table_path: CSV/TSV with a header row.
+      audio_root: base of relative audio paths (default: the table's folder).
+      lyrics_table, labels_table: optional extra tables keyed by clip (or track for lyrics).
+    """
+    table = read_delimited(table_path, "table")
+    audio_col = table.column(_AUDIO_COLUMNS, required=True, what="audio file of each clip")
+    tags_col = table.column(("tags",), required=True, what="tags of each clip, separated by ';'")
+    clip_col = table.column(_CLIP_COLUMNS)
+    track_col = table.column(_TRACK_COLUMNS)
+    split_col = table.column(("split",))
+    text_col = table.column(_LYRICS_TEXT_COLUMNS)
+    file_col = table.column(_LYRICS_FILE_COLUMNS)
+    has_emotion = any(c in table.header for c in _EMOTION_COLUMNS)
+    table_dir = _folder_of(table_path)
+    root = audio_root or table_dir
+    clips, seen = [], {}
+    tag_names: List[str] = []
+    frequency: Dict[str, int] = {}
+    for line, row in table.rows:
+        where = f"{table_path}:{line}"
+        relative = row[audio_col].strip()
+        if not relative:
+            raise DatasetError(f"{where}: empty {audio_col}")
+        clip_id = row[clip_col].strip() if clip_col else os.path.splitext(relative)[0]
+        if not clip_id:
+            raise DatasetError(f"{where}: empty clip_id")
+        if clip_id in seen:
+            raise DatasetError(f"{where}: duplicate clip_id {clip_id!r} (first at line {seen[clip_id]})")
+        seen[clip_id] = line
+        tags = _split_tags(row[tags_col])
+        for tag in tags:
+            if tag not in frequency:
+                frequency[tag] = 0
+                tag_names.append(tag)
+            frequency[tag] += 1
+        track = row[track_col].strip() if track_col else ""
+        if split_col:
+            try:
+                clip_split = mtat.normalize_split(row[split_col])
+            except DatasetError:
+                raise DatasetError(f"{where}: split must be one of {', '.join(SPLITS)}, "
+                                   f"got {row[split_col]!r}") from None
+        else:
+            clip_split = hash_split(track or clip_id)
+        lyrics_text = row[text_col] if text_col and row[text_col].strip() else None
+        lyrics_path = join_path(table_dir, row[file_col].strip()) if file_col and row[file_col].strip() else None
+        if lyrics_text is not None and lyrics_path is not None:
+            raise DatasetError(f"{where}: both inline lyrics and a lyrics file; give one")
+        e = s = q = UNKNOWN_LABEL
+        if has_emotion:
+            e, s, q = parse_emotion(row.get("energy", ""), row.get("stress", ""), row.get("quadrant", ""), where)
+        named = mtat_clip_name(relative)
+        clips.append(SourceClip(clip_id=clip_id, audio_path=join_path(root, relative), relative_path=relative,
+                                split=clip_split, tags=tags, track=track, lyrics_text=lyrics_text,
+                                lyrics_path=lyrics_path, energy=e, stress=s, quadrant=q,
+                                expected_seconds=named[1] if named else None, origin=where))
+    warnings: List[Failure] = []
+    lyrics = read_lyrics_table(lyrics_table) if lyrics_table else None
+    labels = read_labels_table(labels_table) if labels_table else None
+    clips = _attach_extras(clips, lyrics, labels, labels_table, warnings)
+    description = {"kind": "table", "table": str(table_path), "audio_root": str(root),
+                   "split": "column" if split_col else "hash " + "/".join(f"{s}={p:g}" for s, p in HASH_SPLIT),
+                   "lyrics_table": lyrics_table, "labels_table": labels_table, "rows": len(table.rows),
+                   "skipped": {}}
+    return Collection(kind="table", clips=clips, tag_names=tuple(tag_names), tag_frequency=frequency,
+                      description=description, warnings=warnings)
+
+
+def iter_train_lyrics(collection: Collection) -> Iterable[SourceClip]:
+    """The train clips that reference lyrics (inline or file): the lyrics vocabulary's corpus."""
+    return (c for c in collection.clips if c.split == "train" and (c.lyrics_text or c.lyrics_path))
