@@ -205,3 +205,14 @@ def test_text_to_ids_signature_survives_saved_model(jamendo_texts, tmp_path):
     restored = tf.saved_model.load(str(tmp_path / "lyrics_ids"))
     texts = jamendo_texts[:10] + [""]
     np.testing.assert_array_equal(restored.lyrics_ids(tf.constant(texts)).numpy(), encode_texts(texts, vocab, params))
+
+
+def test_table_first_requested_inside_tf_function_is_usable_eagerly():
+    vocab = Vocabulary(["love", "night"])
+
+    @tf.function
+    def ids(texts):
+        return vocab.encode_in_graph(tokenize_in_graph(texts), 4)
+
+    assert ids(tf.constant(["Love the night!"])).numpy().tolist() == [[2, 3, 0, 0]]
+    assert vocab.lookup_table().lookup(tf.constant(["night", "day"])).numpy().tolist() == [3, OOV_ID]

@@ -33,6 +33,9 @@ Normalisation, in order (each step is one TF op on whole strings):
    and only that list is applied. A single union list would delete content words that are stop
    words in another language (English "die", "war", "man", "hat"; Spanish "sin").
 
+jieba's prefix dictionary is built offline from its bundled dict.txt on first use and cached
+as ``jieba.cache`` in ``$MUSICTAG_CACHE_DIR`` (else the system temp dir); its logging is kept quiet.
+
 Other scripts without spaces between words (Thai, Japanese kana) are not segmented further:
 a run of such letters is one token.
 """
@@ -244,7 +247,8 @@ class InGraphTokenizer(tf.Module):
 
 @functools.lru_cache(maxsize=8)
 def _in_graph_tokenizer(lowercase: bool, remove_stopwords: bool) -> InGraphTokenizer:
-    return InGraphTokenizer(LyricsParams(lowercase=lowercase, remove_stopwords=remove_stopwords))
+    with tf.init_scope():  # the cached table must live eagerly, not in whatever graph is being traced
+        return InGraphTokenizer(LyricsParams(lowercase=lowercase, remove_stopwords=remove_stopwords))
 
 
 def _tokenizer_for(params: LyricsParams) -> InGraphTokenizer:

@@ -175,11 +175,12 @@ class Vocabulary:
         """
         if self._table is None:
             words = self.words
-            self._table = tf.lookup.StaticHashTable(
-                tf.lookup.KeyValueTensorInitializer(
-                    tf.constant(words, tf.string, shape=[len(words)]),
-                    tf.range(len(_RESERVED), len(self._tokens), dtype=tf.int64)),
-                default_value=tf.constant(OOV_ID, tf.int64))
+            with tf.init_scope():  # create eagerly even when first asked for inside a tf.function
+                self._table = tf.lookup.StaticHashTable(
+                    tf.lookup.KeyValueTensorInitializer(
+                        tf.constant(words, tf.string, shape=[len(words)]),
+                        tf.range(len(_RESERVED), len(self._tokens), dtype=tf.int64)),
+                    default_value=tf.constant(OOV_ID, tf.int64))
         return self._table
 
     def lookup_layer(self):
