@@ -213,7 +213,8 @@ class InGraphTokenizer(tf.Module):
         return self.stopword_table.lookup(keys)
 
     def _language_scores(self, masks: tf.Tensor, rowids: tf.Tensor, nrows: tf.Tensor) -> tf.Tensor:
-        """int64 [batch, languages]: 4 * stop-word hits + tie-break rank (earlier language wins)."""
+        """int64 [batch, languages]: (languages + 1) * stop-word hits + tie-break rank, unique per row
+        (more hits win; on equal hits the earlier language of STOPWORD_LANGUAGES wins)."""
         n_lang = len(STOPWORD_LANGUAGES)
         shifts = tf.range(n_lang, dtype=tf.int64)
         bits = tf.bitwise.bitwise_and(tf.bitwise.right_shift(masks[:, None], shifts[None, :]), 1)

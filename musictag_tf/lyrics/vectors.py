@@ -127,7 +127,8 @@ class WordVectors:
         Repeated words keep their first vector.
 
         Args:
-          limit: keep at most this many vectors (files are usually sorted by frequency).
+          limit: read only the first ``limit`` vectors of the file (files are usually sorted
+            by frequency); the header count is then not checked.
           restrict_to: keep only these words (e.g. a model vocabulary) to save memory.
         Raises:
           LyricsError(path, reason) for missing files, binary word2vec files, ragged or
@@ -141,10 +142,7 @@ class WordVectors:
         dim = None
         header_count = None
         vectors_in_file = 0
-        try:
-            f = tf.io.gfile.GFile(path, "rb")
-        except tf.errors.OpError as exc:  # pragma: no cover - GFile opens lazily
-            raise LyricsError(path, f"cannot open word vectors: {exc.message}") from exc
+        f = tf.io.gfile.GFile(path, "rb")  # opens lazily: errors surface at the first read
         try:
             line_number = 0
             while True:
