@@ -40,7 +40,10 @@ from absl import app, flags
 
 FLAGS = flags.FLAGS
 LOCAL_RUNNER = "local"
-BEAM_ALIASES = {"beam": "DirectRunner", "direct": "DirectRunner"}
+# Beam 2.77's DirectRunner first tries to download its Prism binary from GitHub, then falls
+# back to the in-process FnApiRunner; we go there directly (no network access at run time).
+# Ask for PrismRunner explicitly to get Prism.
+BEAM_ALIASES = {"beam": "FnApiRunner", "direct": "FnApiRunner", "directrunner": "FnApiRunner"}
 
 # Defaults mirror musictag_tf.params.BuilderParams (kept literal so --help needs no TensorFlow).
 flags.DEFINE_string("mtat_dir", None, "MTAT tree: folder with annotations_final.csv and mp3 folders 0-f.")
@@ -66,8 +69,9 @@ flags.DEFINE_bool("keep_waveform", True, "Store the int16 waveform (needed by th
 flags.DEFINE_bool("store_segments", True, "Store adaptive segment boundaries.")
 flags.DEFINE_string("params_json", None, "JSON (file or inline) with 'audio', 'lyrics', 'segments' "
                     "sections overriding musictag_tf.params defaults.")
-flags.DEFINE_string("runner", LOCAL_RUNNER, "'local' (process pool) or an Apache Beam runner: beam "
-                    "(= DirectRunner), DataflowRunner, FlinkRunner, SparkRunner, PortableRunner...")
+flags.DEFINE_string("runner", LOCAL_RUNNER, "'local' (process pool) or an Apache Beam runner: beam or "
+                    "DirectRunner (both run Beam's local FnApiRunner), DataflowRunner, FlinkRunner, "
+                    "SparkRunner, PortableRunner, PrismRunner...")
 flags.DEFINE_string("beam_args", "", "Extra Beam pipeline options as one string (also: after --).")
 flags.DEFINE_bool("progress", True, "Show a progress bar.")
 
@@ -163,7 +167,12 @@ def main(argv):
             result = build_records(collection, FLAGS.out_dir, progress=FLAGS.progress, **kwargs)
             print(result.report())
         else:
+            import logging
+
+            logging.getLogger("apache_beam").setLevel(logging.ERROR)  # import-time notices about GCP extras
             from tfrecords_builder import beam_pipeline
+
+            logging.getLogger("apache_beam").setLevel(logging.WARNING)
 
             pipeline_args = ["--runner", runner] + shlex.split(FLAGS.beam_args) + extra_args
             manifest = beam_pipeline.run_beam(collection, FLAGS.out_dir, pipeline_args=pipeline_args, **kwargs)
