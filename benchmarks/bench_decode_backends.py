@@ -21,8 +21,9 @@ backend that imports and works here:
   PCM is scaled to [-1, 1) in TF, mixed down with ``tf.reduce_mean`` and resampled with
   ``tfio.audio.resample`` (a Speex resampler inside tfio).
 
-Per file and backend it reports, as the median of ``--repeats`` timed runs after one
-untimed warm-up run:
+Per file and backend it reports, as the median of ``--repeats`` timed rounds after one
+untimed warm-up (each round runs every backend once, in turn, so that load from other
+processes affects them alike):
 
 * decode only: file -> float32 ``[samples, channels]`` at the file's rate;
 * decode+resample: file -> float32 ``[samples]`` mono at ``AudioParams.sample_rate`` (16 kHz);
@@ -246,15 +247,11 @@ def tfio_backends(target_rate: int) -> tuple[list[Backend], str]:
 # ----------------------------------------------------------------------------- measuring
 
 
-def time_median(fn: Callable[[], np.ndarray], repeats: int) -> tuple[float, np.ndarray]:
-    """Median wall time (s) of ``repeats`` calls after one untimed warm-up; returns the last output."""
+def timed(fn: Callable[[], np.ndarray]) -> tuple[float, np.ndarray]:
+    """(wall seconds, output) of one call."""
+    t0 = time.perf_counter()
     out = fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times), out
+    return time.perf_counter() - t0, out
 
 
 def find_lag(ref: np.ndarray, cand: np.ndarray, max_lag: int, segment: int = 1 << 18) -> int:
@@ -348,30 +345,50 @@ def describe(path: pathlib.Path, audio_root: pathlib.Path) -> AudioFile:
                      info.channels, frames / info.samplerate)
 
 
+def _error_text(e: Exception) -> str:
+    return f"{type(e).__name__}: {' '.join(str(e).split())[:160]}"
+
+
+def measure_file(f: AudioFile, backends: list[Backend], repeats: int, max_lag_ms: float,
+                 target_rate: int) -> list[Row]:
+    """Rows for one file: one untimed warm-up per backend and stage, then ``repeats`` rounds.
+
+    Each round times every backend once per stage, in turn, so that load from other
+    processes on the machine hits all backends alike; the reported time is the median.
+    """
+    rows = {b.name: Row(f, b.name) for b in backends}
+    outputs = {}
+    for b in backends:  # warm-up; also the outputs compared below
+        try:
+            outputs[b.name] = (b.decode(f), b.decode_16k(f))
+        except Exception as e:  # noqa: BLE001 - a backend failing on a file is a result
+            rows[b.name].error = _error_text(e)
+    alive = [b for b in backends if b.name in outputs]
+    times = {b.name: ([], []) for b in alive}
+    for _ in range(repeats):
+        for b in alive:
+            times[b.name][0].append(timed(lambda: b.decode(f))[0])
+            times[b.name][1].append(timed(lambda: b.decode_16k(f))[0])
+    ref = outputs.get(BASELINE)
+    for b in alive:
+        row = rows[b.name]
+        row.decode_s = statistics.median(times[b.name][0])
+        row.decode_16k_s = statistics.median(times[b.name][1])
+        dec, y16 = outputs[b.name]
+        if y16.dtype != np.float32 or y16.ndim != 1:
+            row.error = f"decode_16k returned {y16.dtype} {y16.shape}, not float32 [samples]"
+        if b.name != BASELINE and ref is not None:
+            row.cmp_decode = compare(ref[0].mean(axis=1), dec.mean(axis=1), int(f.rate * max_lag_ms / 1000))
+            row.cmp_16k = compare(ref[1], y16, int(target_rate * max_lag_ms / 1000))
+    return [rows[b.name] for b in backends]
+
+
 def measure(files: list[AudioFile], backends: list[Backend], repeats: int, max_lag_ms: float,
             target_rate: int) -> list[Row]:
     rows = []
     for f in files:
         print(f"  {f.label} ...", file=sys.stderr, flush=True)
-        ref_decode = ref_16k = None
-        for b in backends:
-            row = Row(f, b.name)
-            try:
-                row.decode_s, dec = time_median(lambda: b.decode(f), repeats)
-                row.decode_16k_s, y16 = time_median(lambda: b.decode_16k(f), repeats)
-            except Exception as e:  # noqa: BLE001 - a backend failing on a file is a result
-                row.error = f"{type(e).__name__}: {' '.join(str(e).split())[:160]}"
-                rows.append(row)
-                continue
-            if y16.dtype != np.float32 or y16.ndim != 1:
-                row.error = f"decode_16k returned {y16.dtype} {y16.shape}, not float32 [samples]"
-            mono = dec.mean(axis=1)
-            if b.name == BASELINE:
-                ref_decode, ref_16k = mono, y16
-            elif ref_decode is not None:
-                row.cmp_decode = compare(ref_decode, mono, int(f.rate * max_lag_ms / 1000))
-                row.cmp_16k = compare(ref_16k, y16, int(target_rate * max_lag_ms / 1000))
-            rows.append(row)
+        rows += measure_file(f, backends, repeats, max_lag_ms, target_rate)
     return rows
 
 
@@ -454,7 +471,14 @@ def summary_table(rows: list[Row]) -> str:
     return "\n".join(out)
 
 
-def versions(statuses: list[str]) -> str:
+def load_now() -> str:
+    try:
+        return "/".join(f"{v:.1f}" for v in os.getloadavg())
+    except OSError:
+        return "n/a"
+
+
+def versions(statuses: list[str], load_before: str) -> str:
     lines = [f"- python {platform.python_version()}, numpy {np.__version__}, soundfile {sf.__version__} "
              f"(libsndfile {sf.__libsndfile_version__}), soxr {soxr.__version__}"]
     try:
@@ -464,6 +488,8 @@ def versions(statuses: list[str]) -> str:
         lines.append(f"- tensorflow: not importable ({type(e).__name__})")
     lines += [f"- {s}" for s in statuses]
     lines.append(f"- machine: {os.cpu_count()} CPU cores, {platform.machine()}; interpreter {sys.executable}")
+    lines.append(f"- load average (1/5/15 min) at start {load_before}, at end {load_now()}: other processes "
+                 "share the CPU; each round times all backends in turn so they see the same load")
     return "\n".join(lines)
 
 
@@ -493,13 +519,14 @@ def main(argv: Optional[list[str]] = None) -> int:
     backends += tfio_list
 
     files = [describe(p, audio_root) for p in paths]
+    load_before = load_now()
     t0 = time.perf_counter()
     rows = measure(files, backends, args.repeats, args.max_lag_ms, target_rate)
     elapsed = time.perf_counter() - t0
 
     print(f"## Decode backends -> float32 mono {target_rate} Hz ({args.repeats} repeats, median; "
           f"baseline {BASELINE}, soxr quality {SOXR_QUALITY})\n")
-    print(versions([lib_status, tfio_status]) + "\n")
+    print(versions([lib_status, tfio_status], load_before) + "\n")
     print("### Speed\n")
     print(speed_table(rows) + "\n")
     print("### Summary\n")
