@@ -1,0 +1,202 @@
+"""TFLite export: float32, dynamic-range int8 and float16 window models, builtin ops only.
+
+The TFLite model is the bare network on ONE window with fixed shapes::
+
+    inputs   waveform    float32 [1, chunk_samples] at AudioParams.sample_rate
+             lyrics_ids  int32   [1, max_tokens] (0 = padding; all 0 = no lyrics)
+    outputs  tags [1, num_tags] sigmoid, energy [1, 2], stress [1, 2], quadrant [1, 4] softmax
+             (the heads the model has), one signature "serving_default"
+
+Windowing, averaging and tag names are the caller's job (musictag_tf.tagging.TFLiteTagger; the
+window rule is ``musictag_tf.tagging.window_starts``). The serving SavedModel's dynamic parts
+(any-length windowing with a while loop, lookup tables, string outputs) are not TFLite builtins,
+so the converter gets its own fixed-shape SavedModel written by ``keras.export.ExportArchive``
+(``TFLiteConverter.from_keras_model`` does not work with Keras 3 models). Builtin ops only
+(``OpsSet.TFLITE_BUILTINS``): a model needing Select TF ("Flex") ops cannot run in
+ai-edge-litert's Python interpreter, so conversion fails instead of silently adding them, and
+``op_counts`` double-checks the result.
+
+Variants (``VARIANTS``):
+
+* ``float32``: no optimisation.
+* ``dynamic_int8``: ``Optimize.DEFAULT`` without a representative dataset -- weights stored as
+  int8, activations computed in float (hybrid kernels).
+* ``float16``: ``Optimize.DEFAULT`` + ``supported_types=[float16]`` -- weights stored as float16,
+  dequantised to float32 at load time.
+
+The log-mel STFT stays float in every variant (RFFT2D has float kernels only); see BUILD_NOTES.md
+for the measured op lists. ``stft_impl`` can rebuild the model with the matmul STFT (no weights
+change) should a runtime lack RFFT2D.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import os
+import shutil
+import tempfile
+from typing import Dict, Iterable, List, Optional, Sequence
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from export import saved_model as sm
+from musictag_tf.data import manifest as manifest_lib
+
+VARIANTS = ("float32", "dynamic_int8", "float16")
+FILE_NAMES = {variant: f"model_{variant}.tflite" for variant in VARIANTS}
+
+
+class TFLiteExportError(sm.ExportError):
+    """Conversion failed or produced a model that needs non-builtin ops."""
+
+
+# ----------------------------------------------------------------------------- conversion
+
+def write_window_saved_model(model: keras.Model, spec, path: str) -> None:
+    """The fixed-shape window network as a SavedModel (the converter's input)."""
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    heads = tuple(spec.model.heads)
+
+    def serving_default(waveform, lyrics_ids):
+        out = model({"waveform": waveform, "lyrics_ids": lyrics_ids}, training=False)
+        return {name: tf.cast(out[name], tf.float32) for name in heads}
+
+    archive.add_endpoint("serving_default", serving_default, [
+        tf.TensorSpec([1, spec.chunk_samples], tf.float32, name="waveform"),
+        tf.TensorSpec([1, spec.lyrics.max_tokens], tf.int32, name="lyrics_ids")])
+    archive.write_out(path, verbose=False)
+
+
+def convert(saved_model_dir: str, variant: str) -> bytes:
+    """TFLite flatbuffer of the SavedModel's ``serving_default``, builtin ops only."""
+    if variant not in VARIANTS:
+        raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
+    converter = tf.lite.TFLiteConverter.from_saved_model(saved_model_dir, signature_keys=["serving_default"])
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    if variant in ("dynamic_int8", "float16"):
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    if variant == "float16":
+        converter.target_spec.supported_types = [tf.float16]
+    try:
+        return converter.convert()
+    except Exception as exc:  # the converter raises ConverterError / ValueError with the op list
+        raise TFLiteExportError(saved_model_dir, f"{variant} conversion with builtin ops failed: {exc}") from exc
+
+
+def interpreter(model: bytes | str, num_threads: Optional[int] = None):
+    """An ai_edge_litert Interpreter (builtin ops only, no default delegates) with tensors allocated."""
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    kwargs = {"model_path": model} if isinstance(model, str) else {"model_content": model}
+    it = Interpreter(**kwargs, num_threads=num_threads,
+                     experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+    it.allocate_tensors()
+    return it
+
+
+def op_counts(model: bytes | str) -> Dict[str, int]:
+    """Operator name -> count in a TFLite model (as ai-edge-litert resolves them)."""
+    ops = collections.Counter(op["op_name"] for op in interpreter(model)._get_ops_details())
+    return dict(sorted(ops.items()))
+
+
+def non_builtin_ops(ops: Iterable[str]) -> List[str]:
+    """Flex (Select TF) and custom ops in an op list."""
+    return sorted(op for op in ops if op.startswith("Flex") or op in ("CUSTOM", "DELEGATE"))
+
+
+@dataclasses.dataclass
+class TFLiteModel:
+    variant: str
+    path: str
+    size_bytes: int
+    ops: Dict[str, int]
+
+
+def export_tflite(source: sm.ModelSource, out_dir: str, variants: Sequence[str] = VARIANTS,
+                  stft_impl: Optional[str] = None, verbose: bool = False) -> List[TFLiteModel]:
+    """Write ``model_<variant>.tflite`` + ``musictag.json``, ``tags.txt``, ``vocab.txt`` into ``out_dir``.
+
+    Each file is written under a temporary name and renamed when complete. Raises
+    TFLiteExportError when a variant cannot be converted with builtin ops, or the converted
+    model lists Flex/custom ops.
+    """
+    model = source.model
+    spec = source.spec
+    if stft_impl is not None:
+        model = sm.inference_model(source.keras_model, spec, stft_impl)
+        spec = dataclasses.replace(spec, audio=dataclasses.replace(spec.audio, stft_impl=stft_impl))
+    tf.io.gfile.makedirs(out_dir)
+    work = tempfile.mkdtemp(prefix="musictag-tflite-")
+    written = []
+    try:
+        window_dir = os.path.join(work, "window_saved_model")
+        write_window_saved_model(model, spec, window_dir)
+        for variant in variants:
+            flatbuffer = convert(window_dir, variant)
+            ops = op_counts(flatbuffer)
+            bad = non_builtin_ops(ops)
+            if bad:
+                raise TFLiteExportError(out_dir, f"{variant} model needs non-builtin ops {bad}")
+            path = os.path.join(out_dir, FILE_NAMES[variant])
+            _write_atomic(path, flatbuffer)
+            written.append(TFLiteModel(variant, path, len(flatbuffer), ops))
+            if verbose:
+                print(f"  {variant}: {len(flatbuffer):,} bytes, {sum(ops.values())} ops", flush=True)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    meta = sm.metadata(source, sm.ServingConfig(), signatures=["serving_default"])
+    meta["spec"] = spec.to_dict()
+    meta["tflite"] = {m.variant: {"file": os.path.basename(m.path), "size_bytes": m.size_bytes,
+                                  "ops": m.ops} for m in written}
+    meta["inputs"] = {"waveform": ["float32", [1, spec.chunk_samples]],
+                      "lyrics_ids": ["int32", [1, spec.lyrics.max_tokens]]}
+    import json
+    manifest_lib.write_text_atomic(os.path.join(out_dir, "musictag.json"), json.dumps(meta, indent=2))
+    if "tags" in spec.model.heads:
+        manifest_lib.write_text_atomic(os.path.join(out_dir, sm.TAGS_ASSET), "".join(f"{t}\n" for t in source.tags))
+    if source.vocab_path:
+        tf.io.gfile.copy(source.vocab_path, os.path.join(out_dir, sm.VOCAB_ASSET), overwrite=True)
+    return written
+
+
+def _write_atomic(path: str, data: bytes) -> None:
+    tmp = f"{path}.tmp-{os.getpid()}"
+    with tf.io.gfile.GFile(tmp, "wb") as f:
+        f.write(data)
+    tf.io.gfile.rename(tmp, path, overwrite=True)
+
+
+# ----------------------------------------------------------------------------- running / parity
+
+def run_tflite(model: bytes | str, waveforms: np.ndarray, lyrics_ids: np.ndarray,
+               num_threads: Optional[int] = None) -> Dict[str, np.ndarray]:
+    """Run the window model on each row: float32 [n, chunk], int32 [n, max_tokens] -> head -> [n, classes]."""
+    runner = interpreter(model, num_threads).get_signature_runner()
+    outputs: Dict[str, list] = collections.defaultdict(list)
+    for wave, ids in zip(waveforms, lyrics_ids):
+        out = runner(waveform=np.asarray(wave, np.float32)[None], lyrics_ids=np.asarray(ids, np.int32)[None])
+        for name, value in out.items():
+            outputs[name].append(value[0])
+    return {name: np.stack(v) for name, v in outputs.items()}
+
+
+def run_keras(model: keras.Model, waveforms: np.ndarray, lyrics_ids: np.ndarray,
+              batch_size: int = 16) -> Dict[str, np.ndarray]:
+    """The probability model on the same windows: head -> float32 [n, classes]."""
+    outputs: Dict[str, list] = collections.defaultdict(list)
+    for begin in range(0, len(waveforms), batch_size):
+        out = model({"waveform": tf.constant(waveforms[begin: begin + batch_size], tf.float32),
+                     "lyrics_ids": tf.constant(lyrics_ids[begin: begin + batch_size], tf.int32)}, training=False)
+        for name, value in out.items():
+            outputs[name].append(np.asarray(value, np.float32))
+    return {name: np.concatenate(v) for name, v in outputs.items()}
+
+
+def max_abs_difference(a: Dict[str, np.ndarray], b: Dict[str, np.ndarray]) -> Dict[str, float]:
+    """head -> max |a - b| over the heads both have."""
+    return {name: float(np.max(np.abs(a[name] - b[name]))) for name in a if name in b}
