@@ -23,6 +23,7 @@ complementary and sometimes conflicting cues: nothing below consults the evaluat
 | 3 | density (notes per beat) | E | high E: 1/2/4 w.p. .2/.5/.3; low E: 0.5/1/2 w.p. .35/.45/.2 |
 | 3 | mode | S | minor w.p. .75 if high S, .25 if low S |
 | 3 | dissonance | S | w.p. .45 if high S, .08 if low S: minor-2nd/tritone colour tones, tritone melody notes, a quarter-tone-off doubling |
+| 3 | timbre | S | "harsh" w.p. .60 if high S, .20 if low S: pitched instruments get a 2-4.5 kHz presence boost and 30-60 Hz amplitude roughness; else "smooth" |
 | 3 | key | - | tonic MIDI 45-56 (A2-G#3) |
 | 3 | instruments | genre | per-genre pool probabilities (e.g. rock: guitar 1.0, drums .95, voice .65); 2-4 sections on beat boundaries, each instrument of the pool plays in a section w.p. .7 (.9 the genre's core instrument) |
 | 3 | singer | - | male f0 100-150 Hz or female 200-300 Hz, 50/50; sings the clip's tune on vowels (formants), sections where "voice" plays |
@@ -31,14 +32,17 @@ complementary and sometimes conflicting cues: nothing below consults the evaluat
 | 4 | language | - | Chinese w.p. ``chinese_fraction`` of lyric clips, else English |
 | 4 | topic | E | love / party / nature: high E .35/.38/.27, low E .40/.22/.38 |
 | 4 | lyrics mood | S | "tense" if high S, "calm" if low S, w.p. .85; the opposite otherwise (lyrics that disagree with the music) |
-| 4 | lyric lines | topic, mood, E | 4-8 template lines (+ a repeated chorus line w.p. .5): topic nouns/verbs in every line; a mood word in 80 % of lines, 90 % of them from the song's mood; an energy adverbial in 40 % of lines, matching E only 70 % of the time |
+| 4 | lyric lines | topic, mood, E | 6-12 template lines (+ a repeated chorus line w.p. .5): topic nouns/verbs in 65 % of lines (15 % another topic's, 20 % generic words); a mood word in 85 % of lines, 90 % of them from the song's mood; an energy adverbial in 40 % of lines, matching E only 70 % of the time |
 | 5 | tags | attributes | see ``tags.py``: audio-only (instruments, vocal/male/female/no vocal, fast/slow, loud/quiet, genre), lyrics-only (love/party/nature, annotated from the lyric text, so absent without lyrics), both (ballad = slow AND love lyrics, anthem = loud AND party lyrics) |
 | 5 | label noise | - | each true positive dropped w.p. ``label_noise`` (weak labels, as in MTAT) |
 
 So energy is heard (tempo, loudness, density, genre timbre) and barely read; stress is read
-(mood words, 85 % faithful) and partly heard (mode, dissonance, genre), and neither modality
-alone is sufficient on every clip: 40 % of clips have no lyrics, and 15 % of lyrics disagree
-with the music.
+(mood words, 85 % faithful) and partly heard (timbre, mode, dissonance, genre), and neither
+modality alone is sufficient on every clip: 40 % of clips have no lyrics, and 15 % of lyrics
+disagree with the music. A listener who perfectly detected harsh timbre would get stress right
+~70 % of the time from it alone; a reader who perfectly tallied mood words, 85 % of the time on
+clips with lyrics (50 % on the rest). Thayer's quadrant needs both: energy from the audio,
+stress from the lyrics where there are any.
 
 Public API
 ----------

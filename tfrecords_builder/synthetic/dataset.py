@@ -36,6 +36,7 @@ from __future__ import annotations
 import concurrent.futures
 import csv
 import dataclasses
+import io
 import json
 import multiprocessing
 import os
@@ -61,6 +62,7 @@ VALID_FOLDERS = ("c",)
 TEST_FOLDERS = ("d", "e", "f")
 VALID_SHARE, TEST_SHARE = 1 / 16, 3 / 16
 FORMAT_VERSION = 1  # bump when the same params would produce different files
+MAX_DECODED_PEAK = 0.99  # no mp3 sample may decode louder than this
 
 ANNOTATIONS_FILE = "annotations_final.csv"
 LYRICS_TABLE_FILE = "lyrics.tsv"
@@ -153,30 +155,40 @@ def mp3_name(spec: ClipSpec, folder: str) -> str:
 
 
 def _write_text_atomic(path: pathlib.Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    _write_bytes_atomic(path, text.encode("utf-8"))
 
 
-def _write_mp3_atomic(path: pathlib.Path, waveform: np.ndarray, sample_rate: int) -> None:
-    """mp3 (libsndfile/LAME defaults: ~32 kbit/s for 16 kHz mono) via a temporary name + os.replace.
+def encode_mp3(waveform: np.ndarray, sample_rate: int) -> bytes:
+    """mp3 bytes (libsndfile/LAME defaults: ~32 kbit/s for 16 kHz mono) that decode without clipping.
 
-    musictag_tf.audio.io.write_audio does the same, but importing it loads TensorFlow
-    (~5 s per worker process) which the generator does not otherwise need.
+    Lossy coding can lift the decoded peak above the input's; if the decoded peak would exceed
+    MAX_DECODED_PEAK the waveform is scaled down by the overshoot and encoded again (at most
+    3 times), so no sample of a synthetic mp3 decodes outside [-1, 1].
+    """
+    data = np.clip(np.asarray(waveform, dtype=np.float32), -1.0, 1.0)
+    for _ in range(3):
+        buffer = io.BytesIO()
+        sf.write(buffer, data, sample_rate, format="MP3", subtype="MPEG_LAYER_III")
+        encoded = buffer.getvalue()
+        decoded, _ = sf.read(io.BytesIO(encoded), dtype="float32")
+        peak = float(np.max(np.abs(decoded)))
+        if peak <= MAX_DECODED_PEAK:
+            break
+        data = data * np.float32(0.97 * MAX_DECODED_PEAK / peak)
+    return encoded
+
+
+def _write_bytes_atomic(path: pathlib.Path, payload: bytes) -> None:
+    """Write via a temporary name in the same folder + os.replace: readers never see half a file.
+
+    (musictag_tf.audio.io.write_audio does this for waveforms, but importing it loads
+    TensorFlow - ~5 s per worker process - which the generator does not otherwise need.)
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp.mp3")
-    os.close(fd)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}")
     try:
-        sf.write(tmp, np.clip(waveform, -1.0, 1.0), sample_rate, format="MP3", subtype="MPEG_LAYER_III")
+        with os.fdopen(fd, "wb") as f:
+            f.write(payload)
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except BaseException:
@@ -201,7 +213,7 @@ def _render_task(task: tuple) -> bool:
     if reuse and _mp3_is_complete(path, frames, sample_rate):
         return False
     audio = render_clip(spec, np.random.default_rng([seed, index, AUDIO_STREAM]), sample_rate)
-    _write_mp3_atomic(path, audio, sample_rate)
+    _write_bytes_atomic(path, encode_mp3(audio, sample_rate))
     return True
 
 
@@ -223,7 +235,6 @@ def _remove_stale(out: pathlib.Path, specs, folders, lyrics) -> None:
 
 
 def _annotations_text(specs, folders) -> str:
-    import io
     buffer = io.StringIO()
     writer = csv.writer(buffer, delimiter="\t", quoting=csv.QUOTE_ALL, lineterminator="\n")
     writer.writerow(["clip_id", *SYNTHETIC_TAGS, "mp3_path"])

@@ -186,13 +186,18 @@ def _sample_sections(rng: np.random.Generator, seconds: float, beat_s: float) ->
     count = int(rng.integers(min(2, max_sections), max_sections + 1))
     spare = seconds - count * MIN_SECTION_SECONDS
     lengths = MIN_SECTION_SECONDS + spare * rng.dirichlet(np.ones(count))
+    ideal = np.cumsum(lengths)[:-1]
     bounds = [0.0]
-    for length in lengths[:-1]:
-        edge = bounds[-1] + float(length)
+    for edge in ideal:
+        left = count - len(bounds)  # sections still to place after this boundary
+
+        def fits(t):
+            return t - bounds[-1] >= MIN_SECTION_SECONDS and seconds - t >= MIN_SECTION_SECONDS * left
+
         snapped = round(edge / beat_s) * beat_s
-        ok = (snapped - bounds[-1] >= MIN_SECTION_SECONDS and
-              seconds - snapped >= MIN_SECTION_SECONDS * (count - len(bounds)))
-        bounds.append(round(snapped if ok else edge, 4))
+        # prefer a beat boundary, then the drawn time, then the earliest allowed time
+        chosen = next((t for t in (snapped, float(edge)) if fits(t)), bounds[-1] + MIN_SECTION_SECONDS)
+        bounds.append(round(float(chosen), 4))
     bounds.append(float(seconds))
     return list(zip(bounds[:-1], bounds[1:]))
 
