@@ -30,8 +30,8 @@ TOPIC_LINE_PROB = 0.65
 OTHER_TOPIC_LINE_PROB = 0.15
 MOOD_WORD_PROB = 0.85
 MOOD_WORD_CONSISTENCY = 0.9
-ENERGY_WORD_PROB = 0.4
-ENERGY_WORD_CONSISTENCY = 0.7
+ENERGY_WORD_PROB = 0.25
+ENERGY_WORD_CONSISTENCY = 0.65
 CHORUS_PROB = 0.5  # the song repeats one of its lines at the end
 FILLER_PROB = 0.15  # a line opens with a filler ("oh", "yeah", ...)
 
