@@ -22,7 +22,6 @@ from tfrecords_builder.synthetic import (SYNTHETIC_TAGS, TAG_MODALITY, assign_fo
                                          generate_dataset, lyrics_of, render_clip, sample_clip_spec,
                                          split_of_folder, tags_of)
 from tfrecords_builder.synthetic import instruments, spec as spec_lib
-from tfrecords_builder.synthetic.dataset import mp3_name
 
 SR = 16000
 SMALL = SyntheticParams(num_clips=64, clip_seconds=3.0, seed=7)

@@ -17,7 +17,7 @@ complementary and sometimes conflicting cues: nothing below consults the evaluat
 | 1 | energy E (0 low, 1 high) | - | 50/50 |
 | 1 | stress S (0 low, 1 high) | - | 50/50, independent of E |
 | 1 | quadrant | E, S | 2E + S: 0 contentment, 1 depression, 2 exuberance, 3 anxious (Thayer) |
-| 2 | genre | E, S | high E: techno/rock/pop (rock more with high S, pop with low S); low E: folk/classical/ambient (ambient more with high S); 3-15 % overlap |
+| 2 | genre | E, S | high E: techno/rock/pop 82-88 % (rock more with high S, pop with low S); low E: folk/classical/ambient 77-80 % (ambient more with high S); the rest from the other side |
 | 3 | tempo (bpm) | E | high E: fast 130-170 w.p. .80, medium 90-125 .18, slow 60-85 .02; low E mirrored |
 | 3 | loudness class | E | high E: loud .60 / normal .35 / quiet .05; low E: quiet .55 / normal .40 / loud .05 |
 | 3 | density (notes per beat) | E | high E: 1/2/4 w.p. .2/.5/.3; low E: 0.5/1/2 w.p. .35/.45/.2 |

@@ -8,6 +8,9 @@ in [-1, 1]. Steps:
    loudness class (quiet playing is darker), then scaled so its RMS over the time it plays
    sits at its mix level (``MIX_LEVEL_DB``) plus a per-clip random offset of up to
    ``MIX_JITTER_DB`` dB.
+   A "harsh" clip (``spec.timbre``, more likely under high stress) gets its pitched
+   instruments (not the drums) a 2-4.5 kHz presence boost and 30-60 Hz amplitude
+   modulation, the range heard as roughness.
 3. A room: the mix is convolved with exponentially decaying noise (longer and wetter for
    ambient and classical).
 4. Loudness: "loud" clips are driven into a tanh compressor (higher RMS for the same peak);
