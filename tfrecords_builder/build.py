@@ -9,11 +9,21 @@
 2. Write ``tags.txt`` and ``vocab.txt`` (atomically) before any shard; delete an old
    ``manifest.json`` (the directory is incomplete until the new one is written).
 3. Plan shards (``writer.plan_shards``), delete stale shards/temporaries, skip finished ones.
-4. Feed the clips of the unfinished shards, in plan order, to ``process.process_clip``: in this
-   process for small builds (< ``IN_PROCESS_MAX_CLIPS`` clips, or one worker), else in a
+4. Feed the clips of the unfinished shards, in plan order, to ``process.process_clip``, see
+   ``ClipRunner``: the first ``PROBE_CLIPS`` in this process, timed; the rest in this process
+   too unless that would take more than ``POOL_MIN_SECONDS``, in which case a
    ``multiprocessing`` pool with the 'spawn' start method (TensorFlow is not fork-safe), one
    TF thread per worker, ``imap`` (ordered) so results arrive in shard order while every
    worker stays busy across shard boundaries. Each shard is written by a ``ShardWriter``.
+
+   Why probe instead of a clip count: a spawned worker must import TensorFlow and trace the
+   front end, tokenizer and jieba before its first clip, 13-20 s for 2 workers on this 2-core
+   machine, while a clip costs 10 ms (8 s synthetic) to 100 ms (29 s MTAT) in process and
+   the pool's steady-state gain on 2 cores is 1.75x for decode-heavy real audio and ~1x for
+   short clips (benchmarks/bench_builder.py). So the pool pays off only above ~40 s of
+   in-process work, whatever the clip count; ``POOL_MIN_SECONDS`` keeps a margin.
+   Scripts that call ``build_records`` with a pool must guard their entry point with
+   ``if __name__ == "__main__":`` (the 'spawn' start method re-imports the main module).
 5. Assemble ``manifest.json`` from every shard's summary (``summary.assemble_manifest``).
 
 Progress: a tqdm bar over clips with ETA and a running failure count.
@@ -41,10 +51,12 @@ from tfrecords_builder import writer as writer_lib
 from tfrecords_builder.sources import Collection, iter_train_lyrics
 from tfrecords_builder.tag_vocab import TagChoice, choose_tags
 
-# Below this many clips to process, a pool costs more than it saves: each spawned worker
-# imports TensorFlow and traces the front end (~5-8 s on this machine) while a clip takes
-# ~0.1 s; see benchmarks/bench_builder.py and BUILD_NOTES.md.
-IN_PROCESS_MAX_CLIPS = 64
+# Clips processed (and timed) in this process before deciding whether a pool pays off; the
+# first one is not counted in the estimate (it traces the TF functions).
+PROBE_CLIPS = 8
+# Start a pool only when the remaining clips would take longer than this in this process: the
+# pool's start-up (TF import + tracing per worker) measured 13-20 s for 2 workers here.
+POOL_MIN_SECONDS = 60.0
 VOCAB_BATCH = 256  # lyrics tokenized per tokenize_batch call while building the vocabulary
 
 
@@ -76,11 +88,12 @@ class BuildResult:
     clips_processed: int
     audio_seconds: float  # audio decoded in this run, s
     seconds: float  # wall time, s
-    workers: int  # 0 = in this process
+    workers: int  # worker processes used; 0 = all in this process
 
     def report(self) -> str:
         return summary_lib.format_report(self.manifest, records_dir=self.out_dir, seconds=self.seconds,
-                                         resumed_shards=self.shards_resumed)
+                                         resumed_shards=self.shards_resumed, workers=self.workers,
+                                         audio_seconds=self.audio_seconds)
 
 
 def resolve_workers(num_workers: int) -> int:
@@ -191,32 +204,79 @@ class _Progress:
             self.bar.close()
 
 
-def _outcomes(tasks: List[process.ClipTask], config: process.ProcessConfig, workers: int):
-    """Yield one ClipOutcome per task, in order; a generator that owns the pool (if any)."""
-    if workers == 0:
-        processor = process.ClipProcessor(config)
+class ClipRunner:
+    """Runs ``process.process_clip`` over tasks in order, in this process or in a spawn pool.
+
+    Args:
+      config: the per-clip settings.
+      workers: pool size allowed (<= 1: always in this process).
+      pool: True = pool for every clip, False = never, None = decide after ``PROBE_CLIPS``
+        clips timed in this process (pool if the rest would take > ``POOL_MIN_SECONDS``).
+
+    ``workers_used`` tells what happened (0 = in this process only).
+    """
+
+    def __init__(self, config: process.ProcessConfig, workers: int, pool: Optional[bool] = None,
+                 probe_clips: Optional[int] = None, pool_min_seconds: Optional[float] = None):
+        self.config = config
+        self.workers = workers
+        self.pool = pool
+        self.probe_clips = PROBE_CLIPS if probe_clips is None else probe_clips
+        self.pool_min_seconds = POOL_MIN_SECONDS if pool_min_seconds is None else pool_min_seconds
+        self.workers_used = 0
+        self.estimated_seconds: Optional[float] = None  # in-process estimate for the rest, after probing
+
+    def _in_process(self, tasks, processor, timings=None):
         for task in tasks:
-            yield process.process_clip(task, processor)  # looked up per call: tests may patch it
-        return
-    context = multiprocessing.get_context("spawn")
-    chunksize = max(1, min(4, len(tasks) // (8 * workers)))
-    pool = context.Pool(workers, initializer=process.init_worker, initargs=(config, 1))
-    try:
-        for outcome in pool.imap(process.pool_process, tasks, chunksize=chunksize):
+            started = time.perf_counter()
+            outcome = process.process_clip(task, processor)  # looked up per call: tests may patch it
+            if timings is not None:
+                timings.append(time.perf_counter() - started)
             yield outcome
-    except BaseException:  # includes GeneratorExit when the build stops early
-        pool.terminate()
-        raise
-    else:
-        pool.close()
-    finally:
-        pool.join()
+
+    def _pooled(self, tasks, workers: int):
+        context = multiprocessing.get_context("spawn")
+        chunksize = max(1, min(4, len(tasks) // (8 * workers)))
+        pool = context.Pool(workers, initializer=process.init_worker, initargs=(self.config, 1))
+        try:
+            for outcome in pool.imap(process.pool_process, tasks, chunksize=chunksize):
+                yield outcome
+        except BaseException:  # includes GeneratorExit when the build stops early
+            pool.terminate()
+            raise
+        else:
+            pool.close()
+        finally:
+            pool.join()
+
+    def run(self, tasks: List[process.ClipTask]):
+        """Yield one ClipOutcome per task, in order (a generator that owns the pool, if any)."""
+        use_pool = self.workers > 1 and self.pool is not False and len(tasks) > 0
+        if use_pool and self.pool:
+            self.workers_used = min(self.workers, len(tasks))
+            yield from self._pooled(tasks, self.workers_used)
+            return
+        processor = process.ClipProcessor(self.config)
+        if not use_pool:
+            yield from self._in_process(tasks, processor)
+            return
+        timings: List[float] = []
+        probe = tasks[: self.probe_clips]
+        yield from self._in_process(probe, processor, timings)
+        rest = tasks[len(probe):]
+        steady = sorted(timings[1:] or timings)
+        self.estimated_seconds = steady[len(steady) // 2] * len(rest) if steady else 0.0
+        if rest and self.estimated_seconds > self.pool_min_seconds:
+            self.workers_used = min(self.workers, len(rest))
+            yield from self._pooled(rest, self.workers_used)
+        else:
+            yield from self._in_process(rest, processor)
 
 
 def build_records(collection: Collection, out_dir: str, *, audio_params: AudioParams = AudioParams(),
                   lyrics_params: LyricsParams = LyricsParams(), segment_params: SegmentParams = SegmentParams(),
                   builder_params: BuilderParams = BuilderParams(), tags_file: Optional[str] = None,
-                  progress: bool = True, in_process_max_clips: int = IN_PROCESS_MAX_CLIPS) -> BuildResult:
+                  progress: bool = True, pool: Optional[bool] = None) -> BuildResult:
     """Build (or resume) a records directory from ``collection``; see the module docstring.
 
     Args:
@@ -226,7 +286,8 @@ def build_records(collection: Collection, out_dir: str, *, audio_params: AudioPa
       builder_params: shard size, workers, top-N tags, waveform/segments storage.
       tags_file: a tag list file instead of the top-N tags.
       progress: show a tqdm bar.
-      in_process_max_clips: process fewer clips than this in this process (no pool).
+      pool: True = always use a worker pool, False = never, None = decide by timing the first
+        clips (``ClipRunner``); ``builder_params.num_workers`` sets the pool size.
 
     Returns:
       BuildResult with the manifest (also written to ``out_dir/manifest.json``).
@@ -251,11 +312,10 @@ def build_records(collection: Collection, out_dir: str, *, audio_params: AudioPa
             else:
                 todo.append(plan)
         tasks = [task for plan in todo for task in plan.tasks]
-        workers = resolve_workers(builder_params.num_workers)
-        workers = 0 if workers <= 1 or len(tasks) < in_process_max_clips else min(workers, len(tasks))
+        runner = ClipRunner(prepared.process_config, resolve_workers(builder_params.num_workers), pool)
         bar = _Progress(len(tasks), progress)
         audio_seconds = 0.0
-        outcomes = _outcomes(tasks, prepared.process_config, workers)
+        outcomes = runner.run(tasks)
         try:
             for plan in todo:
                 with writer_lib.ShardWriter(out_dir, plan, len(prepared.tags.tags)) as shard:
@@ -277,4 +337,4 @@ def build_records(collection: Collection, out_dir: str, *, audio_params: AudioPa
         manifest_lib.write_manifest(out_dir, manifest)
     return BuildResult(manifest=manifest, out_dir=out_dir, shards_written=len(todo),
                        shards_resumed=len(plans) - len(todo), clips_processed=len(tasks),
-                       audio_seconds=audio_seconds, seconds=time.time() - started, workers=workers)
+                       audio_seconds=audio_seconds, seconds=time.time() - started, workers=runner.workers_used)

@@ -121,7 +121,8 @@ def assemble_manifest(summaries: Iterable[ShardSummary], *, tags: Sequence[str],
 
 
 def format_report(manifest: Manifest, *, records_dir: str = "", max_items: int = 20,
-                  seconds: Optional[float] = None, resumed_shards: int = 0) -> str:
+                  seconds: Optional[float] = None, resumed_shards: int = 0, workers: Optional[int] = None,
+                  audio_seconds: Optional[float] = None) -> str:
     """A short human summary: clips per split, failures and warnings with reasons."""
     lines = []
     total = sum(manifest.counts.values())
@@ -130,8 +131,11 @@ def format_report(manifest: Manifest, *, records_dir: str = "", max_items: int =
         head += f" to {records_dir}"
     if seconds is not None:
         head += f" in {seconds:.1f} s"
+        if audio_seconds:
+            head += f" ({audio_seconds / max(seconds, 1e-9):.0f}x real time"
+            head += ", in this process)" if not workers else f", {workers} worker processes)"
     if resumed_shards:
-        head += f" ({resumed_shards} shards kept from an earlier run)"
+        head += f"; {resumed_shards} shards kept from an earlier run"
     lines.append(head)
     for split in SPLITS:
         lines.append(f"  {split:<5} {manifest.counts.get(split, 0):>7} clips  "
@@ -148,10 +152,3 @@ def format_report(manifest: Manifest, *, records_dir: str = "", max_items: int =
         if len(items) > max_items:
             lines.append(f"  ... {len(items) - max_items} more in manifest.json")
     return "\n".join(lines)
-
-
-def split_summaries(summaries: Iterable[ShardSummary]) -> Dict[str, List[ShardSummary]]:
-    out: Dict[str, List[ShardSummary]] = {split: [] for split in SPLITS}
-    for s in summaries:
-        out[s.split].append(s)
-    return out
