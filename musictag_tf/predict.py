@@ -46,9 +46,14 @@ def first_by_clip(values: np.ndarray, clip_index: np.ndarray) -> np.ndarray:
 
 
 def make_predict_fn(model: keras.Model):
-    """A compiled forward pass returning probabilities per head (float32)."""
+    """A compiled forward pass returning probabilities per head (float32).
 
-    @tf.function(reduce_retracing=True)
+    Traced once for any batch size: the signature fixes every input but the batch dimension.
+    """
+    signature = {t.name.split(":")[0]: tf.TensorSpec((None,) + tuple(t.shape[1:]), t.dtype, name=t.name)
+                 for t in model.inputs}
+
+    @tf.function(input_signature=[signature])
     def predict(features):
         logits = model(features, training=False)
         return {name: tf.sigmoid(tf.cast(v, tf.float32)) if name == "tags"
