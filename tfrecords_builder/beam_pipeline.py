@@ -7,7 +7,8 @@ The launcher does what needs the whole collection, exactly as the local build do
 (``build.prepare``: tag vocabulary, train-only lyrics vocabulary, config, fingerprint), writes
 ``tags.txt`` and ``vocab.txt``, then runs::
 
-  Create(ClipTasks) -> ParDo(ProcessClipFn: process.process_clip)
+  ReadFromText(<out>/beam_tasks.jsonl) -> ClipTask -> Reshuffle
+      -> ParDo(ProcessClipFn: process.process_clip)
       main output  "written": ClipOutcome with its serialised Example
       side output  "failed":  ClipOutcome with its Failure (tagged output)
   written -> per split: Filter -> example bytes -> WriteToTFRecord(<out>/<split>,
@@ -31,6 +32,7 @@ On Dataflow, workers need this package: pass e.g. ``--extra_package=dist/musicta
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 from typing import Dict, List, Optional, Sequence
 
@@ -52,6 +54,7 @@ WRITTEN = "written"
 FAILED = "failed"
 SHARD_NAME_TEMPLATE = "-SSSSS-of-NNNNN"
 SHARD_SUFFIX = ".tfrecord"
+TASKS_NAME = "beam_tasks.jsonl"  # the clips to build, written by the launcher, deleted after the run
 
 
 class ProcessClipFn(beam.DoFn):
@@ -134,14 +137,34 @@ def _clear_outputs(out_dir: str) -> None:
         tf.io.gfile.rmtree(summaries)
 
 
+def task_from_json(line: str) -> process.ClipTask:
+    """One line of the tasks file -> ClipTask (tags back to a tuple)."""
+    values = json.loads(line)
+    values["tags"] = tuple(values["tags"])
+    return process.ClipTask(**values)
+
+
+def write_tasks(path: str, tasks: Sequence[process.ClipTask]) -> None:
+    """The clips as JSON lines (``writer.task_json``), read by the pipeline's first step.
+
+    A file rather than ``beam.Create``: 25,863 MTAT tasks would otherwise be embedded in the
+    job graph, which Dataflow caps at ~10 MB.
+    """
+    manifest_lib.write_text_atomic(path, "".join(writer_lib.task_json(t) + "\n" for t in tasks))
+
+
 def build_pipeline(pipeline: beam.Pipeline, prepared: build_lib.Prepared, out_dir: str,
-                   clips_per_shard: int) -> beam.PCollection:
-    """Add the build to ``pipeline``; returns the PCollection holding the manifest's path."""
+                   clips_per_shard: int, tasks_path: str) -> beam.PCollection:
+    """Add the build to ``pipeline``; returns the PCollection holding the manifest's path.
+
+    ``tasks_path``: the file ``write_tasks`` wrote for ``prepared.tasks``.
+    """
     counts = {split: 0 for split in SPLITS}
     for task in prepared.tasks:
         counts[task.split] += 1
     results = (pipeline
-               | "Clips" >> beam.Create(prepared.tasks)
+               | "ReadTasks" >> beam.io.ReadFromText(tasks_path)
+               | "Tasks" >> beam.Map(task_from_json)
                | "Reshuffle" >> beam.Reshuffle()  # spread the clips over workers
                | "Process" >> beam.ParDo(ProcessClipFn(prepared.process_config)).with_outputs(FAILED, main=WRITTEN))
     written = results[WRITTEN]
@@ -185,7 +208,10 @@ def run_beam(collection: Collection, out_dir: str, *, pipeline_args: Sequence[st
                                  segment_params=segment_params, builder_params=builder_params, tags_file=tags_file)
     _clear_outputs(out_dir)
     build_lib.write_vocabularies(out_dir, prepared)
+    tasks_path = os.path.join(out_dir, TASKS_NAME)
+    write_tasks(tasks_path, prepared.tasks)
     options = PipelineOptions(list(pipeline_args))
     with beam.Pipeline(options=options) as pipeline:
-        build_pipeline(pipeline, prepared, out_dir, builder_params.clips_per_shard)
+        build_pipeline(pipeline, prepared, out_dir, builder_params.clips_per_shard, tasks_path)
+    tf.io.gfile.remove(tasks_path)
     return manifest_lib.read_manifest(out_dir)

@@ -386,7 +386,11 @@ def _attach_extras(clips: List[SourceClip], lyrics: Optional[LyricsTable],
 
 def _won_split_of(split_dir: Optional[str]) -> Dict[str, str]:
     """MTAT relative path -> split from Won et al.'s lists."""
-    lists = mtat.read_won_split(split_dir)
+    try:
+        lists = mtat.read_won_split(split_dir)
+    except DatasetError as exc:
+        raise DatasetError(f"{exc} -- the won2020 split needs --split_dir=<folder holding won2020/ and "
+                           "pons_musicnn/index_mtt.tsv>, e.g. ../shared/data/mtat") from exc
     return {path: split for split, paths in lists.items() for path in paths}
 
 
