@@ -7,9 +7,10 @@ its start-up (``build.POOL_MIN_SECONDS``)?
 
 Datasets (each in a fresh temporary directory; nothing is written into the project):
 
+* ``MTAT clip``: the real MTAT clip (29.1 s, 16 kHz mono mp3) listed ``--mtat_copies`` times
+  in a generic table (same file, distinct clip ids): what a real MTAT build processes.
 * ``real``: every recording in ../shared/data/audio (the MTAT clip, the librosa oggs, the
-  mirdata wavs, the three 2.6-3.2 minute JamendoLyrics songs) listed ``--copies`` times in a
-  generic table (same files, distinct clip ids), so the pool has enough work.
+  mirdata wavs, the three 2.6-3.2 minute JamendoLyrics songs) listed ``--copies`` times.
 * ``synthetic``: ``--synthetic_clips`` clips of ``SyntheticParams.clip_seconds`` from
   ``tfrecords_builder.synthetic.generate_dataset``, MTAT layout with lyrics and emotion
   labels (the builder's real MTAT path; lyrics tokenized, jieba for the Chinese ones).
@@ -29,7 +30,7 @@ ratio against ``decode only`` (how many times the decoding floor the step costs)
 
 Usage::
 
-    python benchmarks/bench_builder.py [--copies 3] [--synthetic_clips 96] [--workers 0]
+    python benchmarks/bench_builder.py [--mtat_copies 64] [--copies 2] [--synthetic_clips 96] [--workers 0]
 """
 
 from __future__ import annotations
@@ -59,15 +60,17 @@ def shared_data() -> pathlib.Path:
     return pathlib.Path(os.environ.get("MUSICTAG_SHARED_DATA", ROOT.parent / "shared" / "data"))
 
 
-def real_table(tmp: pathlib.Path, copies: int) -> pathlib.Path | None:
-    files = sorted(p for p in (shared_data() / "audio").rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES)
-    if not files:
-        return None
+def real_files() -> list[pathlib.Path]:
+    return sorted(p for p in (shared_data() / "audio").rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES)
+
+
+def table_of(tmp: pathlib.Path, name: str, files: list[pathlib.Path], copies: int) -> pathlib.Path:
+    """A generic table listing ``files`` ``copies`` times (distinct clip ids, same audio)."""
     lines = ["clip_id\taudio_path\ttags\tsplit"]
     for copy in range(copies):
         for i, path in enumerate(files):
-            lines.append(f"r{copy}_{i}\t{path}\t{path.parent.name}\ttrain")
-    table = tmp / "real.tsv"
+            lines.append(f"{name}{copy}_{i}\t{path}\t{path.parent.name}\ttrain")
+    table = tmp / f"{name}.tsv"
     table.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return table
 
@@ -118,30 +121,34 @@ def bench(name, collection, tmp, workers, lyrics, tags_file=None) -> list[str]:
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--copies", type=int, default=3, help="times each real recording is listed")
+    parser.add_argument("--copies", type=int, default=2, help="times each real recording is listed")
+    parser.add_argument("--mtat_copies", type=int, default=64, help="times the MTAT clip is listed")
     parser.add_argument("--synthetic_clips", type=int, default=96)
     parser.add_argument("--workers", type=int, default=0, help="pool size (0 = all cores)")
     args = parser.parse_args()
     workers = build.resolve_workers(args.workers)
     lyrics = LyricsParams(min_count=1)
     print(f"# bench_builder: {platform.node()}, {os.cpu_count()} cores, TF {tf.__version__}, "
-          f"Python {platform.python_version()}\n")
+          f"Python {platform.python_version()}, load average at start {os.getloadavg()[0]:.2f}\n")
     print("| dataset | step | clips | wall s | clips/s | x real time | x decode time |")
     print("|---|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory(prefix="bench_builder_") as tmp:
         tmp = pathlib.Path(tmp)
-        table = real_table(tmp, args.copies)
-        if table is None:
+        files = real_files()
+        mtat_clip = [p for p in files if p.parent.name == "mtat"]
+        if not files:
             print("| real | (no ../shared/data/audio: skipped) | | | | | |")
         else:
-            collection = sources.read_table(str(table))
-            for line in bench(f"real x{args.copies}", collection, tmp, workers, lyrics):
-                print(line, flush=True)
-            tiny = sources.read_table(str(table))
-            tiny.clips = [c for c in tiny.clips if c.audio_path.endswith("slakh__mix.wav")][:2]
+            datasets = [(f"real x{args.copies}", table_of(tmp, "real", files, args.copies))]
+            if mtat_clip:
+                datasets.insert(0, (f"MTAT clip x{args.mtat_copies}", table_of(tmp, "mtat", mtat_clip, args.mtat_copies)))
+            for name, table in datasets:
+                for line in bench(name, sources.read_table(str(table)), tmp, workers, lyrics):
+                    print(line, flush=True)
+            tiny = sources.read_table(str(table_of(tmp, "tiny", [p for p in files if p.name == "slakh__mix.wav"], 2)))
             wall, result = timed_build(tiny, tmp / "tiny-pool", workers, lyrics, pool=True)
             in_proc, _ = timed_build(tiny, tmp / "tiny-1", 1, lyrics, pool=False)
-            print(f"| 2 short clips | pool start-up: spawn pool {wall:.2f} s vs in process {in_proc:.2f} s | 2 | "
+            print(f"| 2 x 2 s clips | pool start-up: spawn pool {wall:.2f} s vs in process {in_proc:.2f} s | 2 | "
                   f"{wall:.2f} | {2 / wall:.2f} | | |", flush=True)
 
         from tfrecords_builder.synthetic import generate_dataset
@@ -157,6 +164,7 @@ def main():
         print("|---|---|---|---|---|---|---|")
         for line in bench("synthetic", collection, tmp, workers, lyrics, tags_file=str(data.tags_path)):
             print(line, flush=True)
+    print(f"\nload average at end {os.getloadavg()[0]:.2f} (other processes on the machine skew the numbers)")
 
 
 if __name__ == "__main__":

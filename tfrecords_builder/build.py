@@ -34,16 +34,17 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import logging
 import multiprocessing
 import os
 import time
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence
 
 import tensorflow as tf
 
 from musictag_tf.data import manifest as manifest_lib
 from musictag_tf.data.schema import SCHEMA_VERSION
-from musictag_tf.errors import DatasetError, LyricsError
+from musictag_tf.errors import LyricsError
 from musictag_tf.params import AudioParams, BuilderParams, LyricsParams, SegmentParams, to_dict
 from tfrecords_builder import process
 from tfrecords_builder import summary as summary_lib
@@ -268,6 +269,8 @@ class ClipRunner:
         self.estimated_seconds = steady[len(steady) // 2] * len(rest) if steady else 0.0
         if rest and self.estimated_seconds > self.pool_min_seconds:
             self.workers_used = min(self.workers, len(rest))
+            logging.info("%d clips left, ~%.0f s in this process: starting %d worker processes",
+                         len(rest), self.estimated_seconds, self.workers_used)
             yield from self._pooled(rest, self.workers_used)
         else:
             yield from self._in_process(rest, processor)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from typing import Dict, Iterable, List, Mapping, Optional, Sequence
+from typing import Iterable, List, Mapping, Optional, Sequence
 
 from musictag_tf.data.manifest import Failure, Manifest
 from musictag_tf.data.schema import SCHEMA_VERSION, SPLITS
