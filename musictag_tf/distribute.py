@@ -9,7 +9,6 @@
 from __future__ import annotations
 
 import os
-import tempfile
 
 import tensorflow as tf
 
@@ -47,12 +46,14 @@ def is_chief(strategy: tf.distribute.Strategy) -> bool:
 
 
 def write_dir(model_dir: str, strategy: tf.distribute.Strategy) -> str:
-    """Where this worker writes: the model dir on the chief, a private temp dir elsewhere.
+    """Where this worker writes: the model dir on the chief, its own sub-directory elsewhere.
 
     Every worker of a MultiWorkerMirroredStrategy job must take part in saving; the
-    non-chief copies go to throw-away directories (the pattern TensorFlow documents).
+    non-chief copies go to ``<model_dir>/workers/<task_type>-<task_id>/`` (TensorFlow's
+    documented pattern uses throw-away directories; a fixed place lets one check that all
+    workers hold the same weights, and costs one model copy per worker).
     """
     if is_chief(strategy):
         return model_dir
     resolver = strategy.cluster_resolver
-    return tempfile.mkdtemp(prefix=f"musictag-{resolver.task_type}-{resolver.task_id}-")
+    return os.path.join(model_dir, "workers", f"{resolver.task_type}-{resolver.task_id}")

@@ -43,3 +43,37 @@ def real_audio_files(shared_data) -> list[pathlib.Path]:
     if not files:
         pytest.skip("no real audio in ../shared/data/audio")
     return files
+
+
+# ----------------------------------------------------------------------------- tiny synthetic data
+TINY_SYNTHETIC_CLIPS = 96  # 72 train / 6 valid / 18 test with the MTAT folder split
+TINY_CLIP_SECONDS = 3.0
+
+
+@pytest.fixture(scope="session")
+def tiny_synthetic(tmp_path_factory):
+    """A small deterministic synthetic dataset (MTAT layout + lyrics + emotion tables)."""
+    from musictag_tf.params import SyntheticParams
+    from tfrecords_builder.synthetic import generate_dataset
+    out = tmp_path_factory.mktemp("tiny_synthetic")
+    return generate_dataset(out, SyntheticParams(num_clips=TINY_SYNTHETIC_CLIPS,
+                                                 clip_seconds=TINY_CLIP_SECONDS, seed=7),
+                            workers=1, progress=False)
+
+
+@pytest.fixture(scope="session")
+def tiny_records(tiny_synthetic, tmp_path_factory) -> str:
+    """TFRecords built from ``tiny_synthetic`` with the real builder (in-process)."""
+    from musictag_tf.params import BuilderParams, LyricsParams, SegmentParams
+    from tfrecords_builder import sources
+    from tfrecords_builder.build import build_records
+    root = str(tiny_synthetic.out_dir)
+    out = str(tmp_path_factory.mktemp("tiny_records"))
+    collection = sources.read_mtat_tree(root, lyrics_table=f"{root}/lyrics.tsv",
+                                        labels_table=f"{root}/emotion.tsv")
+    build_records(collection, out, lyrics_params=LyricsParams(max_tokens=32, embedding_dim=8),
+                  segment_params=SegmentParams(kernel_seconds=0.25, min_segment_seconds=0.25,
+                                               max_segment_seconds=1.0),
+                  builder_params=BuilderParams(clips_per_shard=16, num_workers=1),
+                  tags_file=f"{root}/tags.txt", progress=False, pool=False)
+    return out

@@ -1,0 +1,156 @@
+"""Training and evaluation end to end on a tiny synthetic set, resume after a kill, multi-worker."""
+
+import dataclasses
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import keras
+import numpy as np
+import pytest
+
+from musictag_tf import evaluate, params as P, train as train_lib
+from musictag_tf.data import manifest as manifest_lib
+
+TINY = P.ModelParams(chunk_seconds=2.0, mel_filters=(8, 8, 16, 16), wave_filters=(8, 16, 16),
+                     text_filters=8, lstm_units=8, attention_hidden=8, fusion_units=16,
+                     vgg_filters=(8, 8, 16), dropout=0.1)
+FAST = P.TrainParams(epochs=2, batch_size=8, learning_rate=3e-3, task="multi", eval_chunks=2,
+                     early_stopping_patience=5)
+TRAIN_FLAGS = ["--chunk_seconds=2.0", "--batch_size=8", "--eval_chunks=2", "--task=multi", "--verbose=1"]
+
+
+def job(records, model_dir, variant="cnn_sam", **train_changes):
+    return train_lib.TrainJob(records_dir=records, model_dir=str(model_dir),
+                              model=dataclasses.replace(TINY, variant=variant),
+                              train=dataclasses.replace(FAST, **train_changes), verbose=0)
+
+
+def test_train_then_evaluate_end_to_end(tiny_records, tmp_path):
+    result = train_lib.train(job(tiny_records, tmp_path / "run"))
+    run = tmp_path / "run"
+    assert [h["epoch"] for h in result.history] == [1, 2]
+    assert all(np.isfinite(h["loss"]) and 0 <= h["val_roc_auc"] <= 1 for h in result.history)
+    assert result.selection_metric == "val_roc_auc"
+    assert result.best_score == max(h["val_roc_auc"] for h in result.history)
+    for name in ("best.keras", "spec.json", "tags.txt", "vocab.txt", "history.json", "training_curves.png"):
+        assert (run / name).exists(), name
+    assert list((run / "logs" / "valid").iterdir()), "TensorBoard events"
+    assert (run / "checkpoints" / "checkpoint").exists()
+
+    ev = evaluate.evaluate_model_dir(str(run), tiny_records, "test", batch_size=8, output_dir=str(run),
+                                     verbose=False)
+    assert set(ev.report) == {"tags", "energy", "stress", "quadrant"}
+    n_test = manifest_lib.read_manifest(tiny_records).counts["test"]
+    assert ev.report["tags"].num_clips == n_test == len(ev.predictions.clip_ids)
+    np.testing.assert_allclose(ev.predictions.probabilities["quadrant"].sum(1), 1.0, rtol=1e-5)
+    report = json.loads((run / "evaluation_test.json").read_text())
+    assert report["metrics"]["tags"]["roc_auc_macro"] == pytest.approx(ev.report["tags"].roc_auc_macro)
+    assert (run / "evaluation_test_confusion_quadrant.png").exists()
+    assert "macro ROC-AUC" in (run / "evaluation_test.md").read_text()
+
+
+def test_emotion_only_task_selects_on_accuracy_and_has_no_tag_head(tiny_records, tmp_path):
+    result = train_lib.train(job(tiny_records, tmp_path / "emo", variant="audio_vgg", task="emotion4", epochs=1))
+    assert result.selection_metric == "val_emotion_accuracy"
+    model = train_lib.load_best_model(str(tmp_path / "emo"))
+    assert set(model.output) == {"quadrant"}
+
+
+def test_task_needing_emotion_labels_fails_clearly_without_them(tiny_records, tmp_path):
+    manifest = manifest_lib.read_manifest(tiny_records)
+    copy = tmp_path / "records"
+    copy.mkdir()
+    for name in os.listdir(tiny_records):
+        if name != manifest_lib.MANIFEST_NAME:
+            os.symlink(os.path.join(tiny_records, name), copy / name)
+    manifest.has_emotion = False
+    manifest_lib.write_manifest(str(copy), manifest)
+    with pytest.raises(ValueError, match="emotion labels"):
+        train_lib.train(job(str(copy), tmp_path / "x", task="emotion2"))
+
+
+def _train_cmd(records, model_dir, epochs, extra=()):
+    return [sys.executable, "-m", "musictag_tf.train", f"--records_dir={records}", f"--model_dir={model_dir}",
+            f"--epochs={epochs}", *TRAIN_FLAGS, *extra]
+
+
+def _env():
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONUNBUFFERED="1")
+    env.pop("TF_CONFIG", None)
+    return env
+
+
+@pytest.mark.slow
+def test_killed_training_resumes_from_the_last_checkpoint(tiny_records, tmp_path):
+    model_dir = tmp_path / "killed"
+    proc = subprocess.Popen(_train_cmd(tiny_records, model_dir, epochs=50), env=_env(),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.time() + 240
+    try:
+        while not (model_dir / "checkpoints" / "ckpt-1.index").exists():
+            assert proc.poll() is None, proc.stdout.read()
+            assert time.time() < deadline, "no checkpoint within 240 s"
+            time.sleep(0.5)
+        time.sleep(0.5)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    done = sorted(int(p.name.split("-")[1].split(".")[0]) for p in (model_dir / "checkpoints").glob("ckpt-*.index"))
+    last = done[-1]
+    assert last < 50
+    out = subprocess.run(_train_cmd(tiny_records, model_dir, epochs=last + 1), env=_env(),
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert f"resumed from" in out.stdout and f"(epoch {last})" in out.stdout
+    assert f"epoch {last + 1}/{last + 1}" in out.stdout
+    assert "epoch 1/" not in out.stdout  # nothing retrained
+    history = json.loads((model_dir / "history.json").read_text())
+    assert [h["epoch"] for h in history] == list(range(1, last + 2))
+
+
+def _free_ports(n):
+    socks = [socket.socket() for _ in range(n)]
+    for s in socks:
+        s.bind(("localhost", 0))
+    ports = [s.getsockname()[1] for s in socks]
+    for s in socks:
+        s.close()
+    return ports
+
+
+@pytest.mark.slow
+def test_multi_worker_mirrored_strategy_two_local_workers(tiny_records, tmp_path):
+    """Two worker processes on localhost train a few synchronous steps and end with equal weights."""
+    model_dir = tmp_path / "mwms"
+    ports = _free_ports(2)
+    cluster = {"worker": [f"localhost:{p}" for p in ports]}
+    procs = []
+    for index in range(2):
+        env = _env()
+        env["TF_CONFIG"] = json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})
+        procs.append(subprocess.Popen(
+            _train_cmd(tiny_records, model_dir, epochs=1,
+                       extra=["--strategy=multi_worker", "--steps_per_epoch=3", "--variant=audio_vgg"]),
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+    outputs = []
+    for proc in procs:
+        try:
+            outputs.append(proc.communicate(timeout=400)[0])
+        except subprocess.TimeoutExpired:
+            for p in procs:
+                p.kill()
+            raise
+    for proc, out in zip(procs, outputs):
+        assert proc.returncode == 0, out[-3000:]
+    chief = keras.saving.load_model(str(model_dir / "best.keras"), compile=False)
+    other = keras.saving.load_model(str(model_dir / "workers" / "worker-1" / "best.keras"), compile=False)
+    assert len(chief.weights) == len(other.weights)
+    for a, b in zip(chief.weights, other.weights):
+        np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=a.path)
+    for out in outputs:
+        assert "epoch 1/1  loss" in out  # both workers ran the synchronous steps and validation
