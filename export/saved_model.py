@@ -285,7 +285,7 @@ class TaggingGraph:
                                                   / float(self.spec.audio.sample_rate), tf.float32)}
         if "tags" in outputs:
             probabilities = outputs["tags"]
-            result["tag_probabilities"] = probabilities
+            result[tagging.PROBABILITY_OUTPUTS["tags"]] = probabilities
             k = min(self.config.top_k, self.head_sizes["tags"])
             scores, indices = tf.math.top_k(probabilities, k=k)
             result["top_k_scores"] = scores
@@ -294,10 +294,10 @@ class TaggingGraph:
                                               tf.stack([batch, max_windows, self.head_sizes["tags"]]))
         for name in ("energy", "stress", "quadrant"):
             if name in outputs:
-                result[f"{name}_probabilities"] = outputs[name]
+                result[tagging.PROBABILITY_OUTPUTS[name]] = outputs[name]
         quadrant = quadrant_probabilities(outputs)
         if quadrant is not None:
-            result["quadrant_probabilities"] = quadrant
+            result[tagging.PROBABILITY_OUTPUTS["quadrant"]] = quadrant
             names = tf.constant(schema.QUADRANT_NAMES)
             result["quadrant"] = tf.gather(names, tf.argmax(quadrant, axis=1))
         return result
@@ -341,9 +341,26 @@ def _vocab_table(vocab_path: str) -> tf.lookup.StaticHashTable:
         default_value=vocab_lib.OOV_ID)
 
 
+@dataclasses.dataclass
+class ServingArchive:
+    """An ExportArchive with its endpoints (tf.functions, callable in this process before saving)."""
+
+    archive: keras.export.ExportArchive
+    endpoints: Dict[str, object]
+
+    def __getattr__(self, name):
+        endpoints = self.__dict__.get("endpoints", {})
+        if name in endpoints:
+            return endpoints[name]
+        raise AttributeError(name)
+
+    def write_out(self, path: str) -> None:
+        self.archive.write_out(path, verbose=False)
+
+
 def build_archive(source: ModelSource, staging_dir: str,
-                  config: ServingConfig = ServingConfig()) -> keras.export.ExportArchive:
-    """The ExportArchive with every signature; asset files are written to ``staging_dir``."""
+                  config: ServingConfig = ServingConfig()) -> ServingArchive:
+    """Every signature in an ExportArchive; asset files are written to ``staging_dir`` (keep it until saved)."""
     from musictag_tf.lyrics.core_ops_tokenizer import CoreOpsTokenizer
 
     spec = source.spec
@@ -402,16 +419,19 @@ def build_archive(source: ModelSource, staging_dir: str,
 
     wave_any = tf.TensorSpec([None, None], tf.float32, name="waveform")
     ids_any = tf.TensorSpec([None, None], tf.int32, name="lyrics_ids")
-    archive.add_endpoint("serving_default", serving_default, [wave_any, ids_any])
-    archive.add_endpoint("tag_audio", tag_audio, [wave_any])
+    endpoints = {}
+
+    def add(name, fn, signature):
+        endpoints[name] = archive.add_endpoint(name, fn, signature)
+
+    add("serving_default", serving_default, [wave_any, ids_any])
+    add("tag_audio", tag_audio, [wave_any])
     if tokenizer is not None:
-        archive.add_endpoint("tag_lyrics_text", tag_lyrics_text,
-                             [wave_any, tf.TensorSpec([None], tf.string, name="lyrics")])
-    archive.add_endpoint("tag_examples", tag_examples, [tf.TensorSpec([None], tf.string, name="examples")])
-    archive.add_endpoint("tag_windows", tag_windows,
-                         [tf.TensorSpec([None, spec.chunk_samples], tf.float32, name="waveform"),
-                          tf.TensorSpec([None, max_tokens], tf.int32, name="lyrics_ids")])
-    return archive
+        add("tag_lyrics_text", tag_lyrics_text, [wave_any, tf.TensorSpec([None], tf.string, name="lyrics")])
+    add("tag_examples", tag_examples, [tf.TensorSpec([None], tf.string, name="examples")])
+    add("tag_windows", tag_windows, [tf.TensorSpec([None, spec.chunk_samples], tf.float32, name="waveform"),
+                                     tf.TensorSpec([None, max_tokens], tf.int32, name="lyrics_ids")])
+    return ServingArchive(archive, endpoints)
 
 
 def example_feature_spec() -> Dict[str, object]:
@@ -456,6 +476,21 @@ def existing_versions(base_dir: str) -> List[int]:
                   and tf.io.gfile.isdir(os.path.join(base_dir, name.rstrip("/"))))
 
 
+def choose_version(base_dir: str, version: int = 0, overwrite: bool = False) -> int:
+    """The version to write: ``version``, or (0) one above the highest numeric directory.
+
+    Raises ExportError when ``version`` exists and ``overwrite`` is False, or is negative.
+    """
+    if version < 0:
+        raise ExportError(base_dir, f"version must be >= 0 (0 = next), got {version}")
+    versions = existing_versions(base_dir)
+    version = version or (versions[-1] + 1 if versions else 1)
+    if tf.io.gfile.exists(os.path.join(base_dir, str(version))) and not overwrite:
+        raise ExportError(os.path.join(base_dir, str(version)),
+                          "version already exists; pass a new --version or --overwrite")
+    return version
+
+
 @dataclasses.dataclass
 class SavedModelExport:
     path: str  # <base_dir>/<version>
@@ -480,20 +515,17 @@ def export_saved_model(source: ModelSource, base_dir: str, version: int = 0,
     The SavedModel is written to a temporary sibling and renamed into place when complete, so
     TF Serving (which polls ``base_dir``) never loads a half-written version.
     """
-    versions = existing_versions(base_dir)
-    version = version or (versions[-1] + 1 if versions else 1)
+    version = choose_version(base_dir, version, overwrite)
     final = os.path.join(base_dir, str(version))
-    if tf.io.gfile.exists(final) and not overwrite:
-        raise ExportError(final, "version already exists; pass a new --version or --overwrite")
     tf.io.gfile.makedirs(base_dir)
     staging = tempfile.mkdtemp(prefix="musictag-assets-")
     partial = os.path.join(base_dir, f".partial-{version}-{os.getpid()}")
     try:
         archive = build_archive(source, staging, config)
-        signatures = list(archive._endpoint_names)
+        signatures = list(archive.endpoints)
         if tf.io.gfile.exists(partial):
             tf.io.gfile.rmtree(partial)
-        archive.write_out(partial, verbose=False)
+        archive.write_out(partial)
         extra = os.path.join(partial, METADATA_DIR)
         tf.io.gfile.makedirs(extra)
         meta = metadata(source, config, signatures)

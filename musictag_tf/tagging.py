@@ -54,6 +54,9 @@ EXPORT_METADATA = ("assets.extra", "musictag.json")  # inside a SavedModel versi
 TFLITE_METADATA = "musictag.json"  # beside the .tflite files
 TAGS_FILE = "tags.txt"
 VOCAB_FILE = "vocab.txt"
+# Signature output key of each head's clip probabilities in the exported SavedModel.
+PROBABILITY_OUTPUTS = {"tags": "tag_probabilities", "energy": "energy_probabilities",
+                       "stress": "stress_probabilities", "quadrant": "quadrant_probabilities"}
 EMOTION_CLASS_NAMES = {"energy": schema.ENERGY_NAMES, "stress": schema.STRESS_NAMES,
                        "quadrant": schema.QUADRANT_NAMES}
 
@@ -225,7 +228,7 @@ class SavedModelTagger(Tagger):
             return super().tag_waveform(waveform, lyrics_ids, hop_samples)
         out = self.serve(waveform=tf.constant(np.asarray(waveform, np.float32)[None]),
                          lyrics_ids=tf.constant(self._ids(lyrics_ids)[None]))
-        probabilities = {head: out[f"{head}_probabilities"].numpy()[0] for head in self.info.heads}
+        probabilities = {head: out[PROBABILITY_OUTPUTS[head]].numpy()[0] for head in self.info.heads}
         count = int(out["num_windows"].numpy()[0])
         taggram = out["taggram"].numpy()[0, :count] if "taggram" in out else np.zeros([count, 0], np.float32)
         return probabilities, taggram, out["window_start_seconds"].numpy()[0, :count]
@@ -450,9 +453,10 @@ def tag_paths(paths: Sequence[str], tagger: Tagger, lyrics: Optional[LyricsSourc
         try:
             results.append(tag_file(tagger, path, lyrics, hop_samples))
         except (AudioDecodeError, LyricsError) as exc:
-            failures.append((path, exc.reason))
+            reason = exc.reason if isinstance(exc, AudioDecodeError) else f"lyrics {exc.source}: {exc.reason}"
+            failures.append((path, reason))
             if on_error:
-                on_error(path, exc.reason)
+                on_error(path, reason)
     return TagRun(results=results, failures=failures)
 
 
@@ -560,7 +564,7 @@ def define_flags(flag_values=None) -> None:
     """The ``musictag tag`` flags (absl), on ``flag_values`` (default: absl.flags.FLAGS)."""
     from absl import flags
 
-    fv = flag_values or flags.FLAGS
+    fv = flags.FLAGS if flag_values is None else flag_values
     flags.DEFINE_string("model", None, "SavedModel (version or TF Serving base dir), .tflite file from "
                         "musictag-export, or a training model_dir (spec.json + best.keras).", flag_values=fv)
     flags.DEFINE_integer("top_k", 5, "Top tags listed per file (JSON).", flag_values=fv)
@@ -581,7 +585,7 @@ def main(argv: Sequence[str], flag_values=None) -> int:
     """Run ``musictag tag`` with parsed flags; ``argv[1:]`` are the audio paths. Returns the exit status."""
     from absl import flags
 
-    fv = flag_values or flags.FLAGS
+    fv = flags.FLAGS if flag_values is None else flag_values
     paths = list(argv[1:])
     prog = "musictag tag"
     if not paths:

@@ -1,0 +1,166 @@
+"""``python -m export`` / ``musictag-export``: SavedModel (TF Serving layout) + TFLite from a training run.
+
+    musictag-export --model_dir=runs/cnn_sam --export_dir=exports/cnn_sam \\
+        [--version=0] [--top_k=5] [--tflite=float32,dynamic_int8,float16] [--records_dir=records]
+
+writes::
+
+    exports/cnn_sam/saved_model/<version>/   SavedModel, signatures in export/saved_model.py
+    exports/cnn_sam/tflite/model_{float32,dynamic_int8,float16}.tflite, musictag.json, tags.txt, vocab.txt
+    exports/cnn_sam/models.config            TF Serving model config (docker command printed)
+
+After writing, the SavedModel is reloaded and its ``serving_default`` compared with the Keras
+model on a random clip, and every TFLite model with the Keras model on random windows; with
+``--records_dir`` each runtime is also scored (macro ROC-AUC) on the records' test split.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+import numpy as np
+
+SAVED_MODEL_SUBDIR = "saved_model"
+TFLITE_SUBDIR = "tflite"
+MODELS_CONFIG = "models.config"
+
+
+def define_flags():
+    from absl import flags
+
+    from export import tflite
+
+    flags.DEFINE_string("model_dir", None, "Training run directory (spec.json, best.keras, tags.txt, vocab.txt).")
+    flags.DEFINE_string("export_dir", None, "Output directory (saved_model/<version>, tflite/, models.config).")
+    flags.DEFINE_integer("version", 0, "SavedModel version number (0: one above the highest present).")
+    flags.DEFINE_boolean("overwrite", False, "Replace an existing version directory.")
+    flags.DEFINE_integer("top_k", 5, "Tag names returned per clip by the serving signatures.")
+    flags.DEFINE_float("hop_fraction", 0.5, "Window hop of the serving signatures, as a fraction of the window.")
+    flags.DEFINE_integer("window_batch", 16, "Windows per forward pass inside the SavedModel (bounds memory).")
+    flags.DEFINE_list("tflite", list(tflite.VARIANTS),
+                      f"TFLite variants to write, any of {', '.join(tflite.VARIANTS)} (empty: none).")
+    flags.DEFINE_enum("tflite_stft", "model", ["model", "rfft", "matmul"],
+                      "STFT implementation in the TFLite graphs ('model': as trained; no weights change).")
+    flags.DEFINE_string("model_name", "musictag", "Model name in models.config and the REST URL.")
+    flags.DEFINE_string("records_dir", None, "Also score Keras and every TFLite model on this records "
+                        "directory's split (macro ROC-AUC).")
+    flags.DEFINE_string("split", "test", "Records split used with --records_dir.")
+    flags.DEFINE_boolean("check", True, "Reload the exports and compare them with the Keras model.")
+    flags.mark_flags_as_required(["model_dir", "export_dir"])
+
+
+def _random_clip(spec, seconds_factor: float = 2.3, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    samples = int(spec.chunk_samples * seconds_factor)
+    t = np.arange(samples) / spec.audio.sample_rate
+    wave = 0.3 * np.sin(2 * np.pi * 440 * t) + 0.05 * rng.standard_normal(samples)
+    ids = np.zeros([spec.lyrics.max_tokens], np.int32)
+    ids[:8] = rng.integers(2, max(3, spec.vocab_size), 8)
+    return wave.astype(np.float32), ids
+
+
+def check_saved_model(source, version_dir: str, hop: int) -> float:
+    """Max |SavedModel serving_default - Keras windows averaged| on a random 2.3-window clip."""
+    import tensorflow as tf
+
+    from export import tflite
+    from musictag_tf import tagging
+
+    wave, ids = _random_clip(source.spec)
+    loaded = tf.saved_model.load(version_dir)
+    out = loaded.signatures["serving_default"](waveform=tf.constant(wave[None]), lyrics_ids=tf.constant(ids[None]))
+    windows, _ = tagging.split_windows(wave, source.spec.chunk_samples, hop)
+    reference = tagging.aggregate_windows(
+        tflite.run_keras(source.model, windows, np.repeat(ids[None], len(windows), 0)))
+    return max(float(np.max(np.abs(out[tagging.PROBABILITY_OUTPUTS[head]].numpy()[0] - reference[head])))
+               for head in source.heads)
+
+
+def check_tflite(source, models) -> dict:
+    from export import tflite
+
+    rng = np.random.default_rng(1)
+    spec = source.spec
+    waves = (0.1 * rng.standard_normal((4, spec.chunk_samples))).astype(np.float32)
+    ids = np.zeros((4, spec.lyrics.max_tokens), np.int32)
+    ids[:2, :8] = rng.integers(2, max(3, spec.vocab_size), (2, 8))
+    reference = tflite.run_keras(source.model, waves, ids)
+    return {m.variant: max(tflite.max_abs_difference(reference, tflite.run_tflite(m.path, waves, ids)).values())
+            for m in models}
+
+
+def main(argv):
+    from absl import flags
+
+    from export import saved_model as sm
+    from export import serving, tflite
+    from musictag_tf.errors import MusictagError
+
+    FLAGS = flags.FLAGS
+    from absl import logging
+
+    if not FLAGS["verbosity"].present:
+        logging.set_verbosity(logging.WARNING)  # the SavedModel writer logs every renamed capture at INFO
+    if len(argv) > 1:
+        print(f"musictag-export: error: unexpected arguments {argv[1:]}", file=sys.stderr)
+        return 2
+    variants = [v for v in FLAGS.tflite if v]
+    unknown = sorted(set(variants) - set(tflite.VARIANTS))
+    if unknown:
+        print(f"musictag-export: error: unknown --tflite variants {unknown}; choose from {tflite.VARIANTS}",
+              file=sys.stderr)
+        return 2
+    try:
+        config = sm.ServingConfig(top_k=FLAGS.top_k, hop_fraction=FLAGS.hop_fraction,
+                                  window_batch=FLAGS.window_batch)
+        start = time.time()
+        source = sm.load_model_source(FLAGS.model_dir)
+        print(f"model: {source.spec.model.variant}, heads {', '.join(source.heads)}, "
+              f"{source.model.count_params():,} parameters, window {source.spec.chunk_samples} samples", flush=True)
+        base = os.path.join(FLAGS.export_dir, SAVED_MODEL_SUBDIR)
+        exported = sm.export_saved_model(source, base, FLAGS.version, config, FLAGS.overwrite)
+        print(f"SavedModel: {exported.path} ({exported.size_bytes:,} bytes), signatures: "
+              f"{', '.join(exported.signatures)}", flush=True)
+        config_path = os.path.join(FLAGS.export_dir, MODELS_CONFIG)
+        from musictag_tf.data.manifest import write_text_atomic
+        write_text_atomic(config_path, serving.models_config(
+            [(FLAGS.model_name, serving.container_base_path(FLAGS.model_name))]))
+        print(f"TF Serving config: {config_path}\n  {serving.docker_command(FLAGS.export_dir, FLAGS.model_name)}")
+        if FLAGS.check:
+            diff = check_saved_model(source, exported.path, config.hop_samples(source.spec.chunk_samples))
+            print(f"  reloaded serving_default vs Keras: max |diff| {diff:.2e}", flush=True)
+        models = []
+        if variants:
+            out_dir = os.path.join(FLAGS.export_dir, TFLITE_SUBDIR)
+            stft = None if FLAGS.tflite_stft == "model" else FLAGS.tflite_stft
+            models = tflite.export_tflite(source, out_dir, variants, stft_impl=stft)
+            parity = check_tflite(source, models) if FLAGS.check else {}
+            print(f"TFLite: {out_dir}")
+            for m in models:
+                extra = f", max |diff| vs Keras {parity[m.variant]:.2e}" if m.variant in parity else ""
+                print(f"  {m.variant:13s} {m.size_bytes:>12,} bytes, {sum(m.ops.values())} ops "
+                      f"({len(m.ops)} kinds, builtin only){extra}")
+        if FLAGS.records_dir:
+            print(f"scores on {FLAGS.records_dir} [{FLAGS.split}]:")
+            for s in tflite.evaluate_on_records(source, models, FLAGS.records_dir, FLAGS.split):
+                roc = "-" if s.roc_auc_macro is None else f"{s.roc_auc_macro:.4f}"
+                acc = "  ".join(f"{h} acc {a:.3f}" for h, a in s.emotion_accuracy.items())
+                print(f"  {s.name:13s} ROC-AUC {roc}  {acc}")
+        print(f"done in {time.time() - start:.1f} s")
+    except (MusictagError, ValueError, OSError) as exc:
+        print(f"musictag-export: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def run():
+    from absl import app
+
+    define_flags()
+    app.run(lambda argv: sys.exit(main(argv)))
+
+
+if __name__ == "__main__":
+    run()

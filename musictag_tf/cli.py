@@ -1,0 +1,47 @@
+"""``musictag <command> [flags] [arguments]``: one entry point for the user-facing commands.
+
+    musictag tag song.mp3 music/ --model=exports/cnn_sam/saved_model [--format=csv] [--plot=pngs/]
+
+Each command lives in its own module exposing ``define_flags()`` (absl flags) and
+``main(argv) -> int`` (``argv[1:]`` are the positional arguments); this module only dispatches,
+so ``musictag <command> --help`` lists exactly that command's flags.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from typing import Dict, Optional, Sequence, Tuple
+
+# command -> (module, one-line description)
+COMMANDS: Dict[str, Tuple[str, str]] = {
+    "tag": ("musictag_tf.tagging", "tag audio files/folders with a SavedModel, .tflite or model_dir"),
+}
+
+
+def usage() -> str:
+    lines = ["usage: musictag <command> [flags] [arguments]", "", "commands:"]
+    lines += [f"  {name:10s} {description}" for name, (_, description) in COMMANDS.items()]
+    lines += ["", "musictag <command> --help lists a command's flags."]
+    return "\n".join(lines)
+
+
+def run(argv: Optional[Sequence[str]] = None) -> None:
+    """Console-script entry point (setup.cfg: ``musictag = musictag_tf.cli:run``)."""
+    from absl import app
+
+    argv = list(sys.argv if argv is None else argv)
+    if len(argv) < 2 or argv[1] in ("-h", "--help", "help"):
+        print(usage())
+        raise SystemExit(0 if len(argv) >= 2 else 2)
+    command = argv[1]
+    if command not in COMMANDS:
+        print(f"musictag: unknown command {command!r}\n\n{usage()}", file=sys.stderr)
+        raise SystemExit(2)
+    module = importlib.import_module(COMMANDS[command][0])
+    module.define_flags()
+    app.run(lambda args: sys.exit(module.main(args)), argv=[f"{argv[0]} {command}"] + argv[2:])
+
+
+if __name__ == "__main__":
+    run()
