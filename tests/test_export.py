@@ -395,7 +395,8 @@ def test_rest_request_bodies_feed_the_signatures(exported, loaded):
     tensors = serving.decode_inputs(body)
     via_body = loaded.signatures[body["signature_name"]](
         waveform=tf.constant(tensors["waveform"]), lyrics=tf.constant(tensors["lyrics"].astype(str)))
-    direct = loaded.signatures["tag_lyrics_text"](waveform=tf.constant(wave[None]), lyrics=tf.constant(["love and fire"]))
+    direct = loaded.signatures["tag_lyrics_text"](waveform=tf.constant(wave[None]),
+                                                  lyrics=tf.constant(["love and fire"]))
     np.testing.assert_allclose(via_body["tag_probabilities"], direct["tag_probabilities"], atol=1e-5)
     assert serving.request_body([wave])["signature_name"] == "tag_audio"
     ids_body = serving.request_body([wave], lyrics_ids=np.array([[2, 3]]))
@@ -469,14 +470,14 @@ def test_tflite_matmul_stft_rebuild_keeps_weights(exported, tmp_path):
 
 @pytest.fixture(scope="session")
 def trained(tmp_path_factory):
-    """Synthetic clips -> records -> a small cnn_sam trained for 3 epochs -> TFLite (all variants)."""
+    """Synthetic clips -> records -> a small cnn_sam trained for 12 epochs -> TFLite (all variants)."""
     from export import saved_model as sm
     from export import tflite
     from tfrecords_builder import build, sources
     from tfrecords_builder.synthetic import generate_dataset
 
     root = tmp_path_factory.mktemp("trained")
-    data = generate_dataset(root / "synthetic", P.SyntheticParams(num_clips=160, clip_seconds=4.0),
+    data = generate_dataset(root / "synthetic", P.SyntheticParams(num_clips=240, clip_seconds=4.0),
                             workers=2, progress=False)
     collection = sources.read_mtat_tree(str(data.out_dir), lyrics_table=str(data.lyrics_table_path),
                                         labels_table=str(data.emotion_path))
@@ -486,8 +487,8 @@ def trained(tmp_path_factory):
     model_params = P.ModelParams(chunk_seconds=4.0, mel_filters=(16, 16, 32, 32), wave_filters=(16, 32, 32),
                                  text_filters=16, lstm_units=16, attention_hidden=16, fusion_units=32, dropout=0.2)
     job = train_lib.TrainJob(records_dir=str(root / "records"), model_dir=str(root / "model"), model=model_params,
-                             train=P.TrainParams(epochs=3, batch_size=16, task="multi", learning_rate=3e-3,
-                                                 eval_chunks=4), verbose=0)
+                             train=P.TrainParams(epochs=12, batch_size=16, task="multi", learning_rate=3e-3,
+                                                 pos_weight=2.0, eval_chunks=4), verbose=0)
     train_lib.train(job)
     source = sm.load_model_source(job.model_dir)
     models = tflite.export_tflite(source, str(root / "tflite"))
