@@ -23,14 +23,18 @@ Rows per dataset, each measured in this run:
   start-up included;
 * ``build, auto``: ``build_records`` as the CLI runs it (``pool=None``: 8 clips timed in this
   process, then a pool only if the rest would take > ``POOL_MIN_SECONDS`` here);
-* ``pool start-up``: the pool build of a 2-clip table, i.e. the fixed cost per run.
+* ``pool start-up``: the pool build of a 2-clip table, i.e. the fixed cost per run;
+* steady state (``--steady_copies`` MTAT clips, ``--steady_real_copies`` x the real set; the
+  per-clip step only, no writing): clips/s over the second half of the clips, in this process
+  vs in the pool, i.e. what the pool buys once started.
 
 Columns: wall seconds, clips/s, x real time (audio seconds / wall seconds) and the time
 ratio against ``decode only`` (how many times the decoding floor the step costs).
 
 Usage::
 
-    python benchmarks/bench_builder.py [--mtat_copies 64] [--copies 2] [--synthetic_clips 96] [--workers 0]
+    python benchmarks/bench_builder.py [--mtat_copies 64] [--copies 2] [--steady_copies 1024]
+        [--synthetic_clips 96] [--workers 0]
 """
 
 from __future__ import annotations
@@ -94,6 +98,29 @@ def timed_build(collection, out_dir: pathlib.Path, workers: int, lyrics: LyricsP
     return time.perf_counter() - started, result
 
 
+def steady_rates(name, collection, workers: int, lyrics: LyricsParams) -> list[str]:
+    """In-process vs pool clips/s over the second half of the clips (start-up and tracing excluded).
+
+    x real time here assumes the clips are alike (the mean duration).
+    """
+    prepared = build.prepare(collection, lyrics_params=lyrics)
+    lines = []
+    for label, runner in (("in process", build.ClipRunner(prepared.process_config, 1, pool=False)),
+                          (f"{workers} workers", build.ClipRunner(prepared.process_config, workers, pool=True))):
+        started = time.perf_counter()
+        stamps, audio = [], 0.0
+        for outcome in runner.run(prepared.tasks):
+            stamps.append(time.perf_counter())
+            audio += outcome.seconds
+        half = len(stamps) // 2  # rate over the second half: start-up and chunking excluded
+        n = len(stamps) - half
+        steady = stamps[-1] - stamps[half - 1]
+        lines.append(f"| {name} | steady state, {label}: first result after {stamps[0] - started:.1f} s, "
+                     f"second half at {n / steady:.1f} clips/s | {len(stamps)} | {stamps[-1] - started:.2f} | "
+                     f"{n / steady:.1f} | {audio * n / len(stamps) / steady:.0f} | |")
+    return lines
+
+
 def row(name, mode, clips, wall, audio, floor):
     return (f"| {name} | {mode} | {clips} | {wall:.2f} | {clips / wall:.1f} | {audio / wall:.0f} | "
             f"{wall / floor:.2f} |")
@@ -123,6 +150,10 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--copies", type=int, default=2, help="times each real recording is listed")
     parser.add_argument("--mtat_copies", type=int, default=64, help="times the MTAT clip is listed")
+    parser.add_argument("--steady_copies", type=int, default=1024,
+                        help="MTAT clips for the steady-state rate rows (0 = skip)")
+    parser.add_argument("--steady_real_copies", type=int, default=4,
+                        help="times each real recording is listed for the steady-state rows (0 = skip)")
     parser.add_argument("--synthetic_clips", type=int, default=96)
     parser.add_argument("--workers", type=int, default=0, help="pool size (0 = all cores)")
     args = parser.parse_args()
@@ -145,12 +176,22 @@ def main():
             for name, table in datasets:
                 for line in bench(name, sources.read_table(str(table)), tmp, workers, lyrics):
                     print(line, flush=True)
+            steady = [(f"real x{args.steady_real_copies}", files, args.steady_real_copies)]
+            if mtat_clip:
+                steady.insert(0, (f"MTAT clip x{args.steady_copies}", mtat_clip, args.steady_copies))
+            for name, listed, copies in steady:
+                if copies > 0:
+                    table = table_of(tmp, "steady", listed, copies)
+                    for line in steady_rates(name, sources.read_table(str(table)), workers, lyrics):
+                        print(line, flush=True)
             tiny = sources.read_table(str(table_of(tmp, "tiny", [p for p in files if p.name == "slakh__mix.wav"], 2)))
             wall, result = timed_build(tiny, tmp / "tiny-pool", workers, lyrics, pool=True)
             in_proc, _ = timed_build(tiny, tmp / "tiny-1", 1, lyrics, pool=False)
             print(f"| 2 x 2 s clips | pool start-up: spawn pool {wall:.2f} s vs in process {in_proc:.2f} s | 2 | "
                   f"{wall:.2f} | {2 / wall:.2f} | | |", flush=True)
 
+        if args.synthetic_clips <= 0:
+            return
         from tfrecords_builder.synthetic import generate_dataset
 
         params = SyntheticParams(num_clips=args.synthetic_clips)
