@@ -467,7 +467,7 @@ def test_table_errors_name_the_file_and_problem(tmp_path):
     assert collection.split_counts()["train"] + collection.split_counts()["valid"] + \
         collection.split_counts()["test"] == 2
     with pytest.raises(DatasetError, match="none of the 2 audio files listed exist"):
-        sources.check_audio_paths_exist(collection, str(tmp_path))
+        build.prepare(collection)
     annotations = tmp_path / "annotations_final.csv"
     annotations.write_text('"clip_id"\t"rock"\t"mp3_path"\n"1"\t"2"\t"0/a-0-29.mp3"\n', encoding="utf-8")
     with pytest.raises(DatasetError, match=r"annotations_final\.csv:2: tag column 'rock' must be 0 or 1, got '2'"):

@@ -131,16 +131,11 @@ def _collection():
     from tfrecords_builder import sources
 
     if FLAGS.mtat_dir:
-        collection = sources.read_mtat_tree(FLAGS.mtat_dir, split=FLAGS.split, split_dir=FLAGS.split_dir,
-                                            audio_root=FLAGS.audio_root, lyrics_table=FLAGS.lyrics_table,
-                                            labels_table=FLAGS.labels_table)
-        root = FLAGS.audio_root or FLAGS.mtat_dir
-    else:
-        collection = sources.read_table(FLAGS.table, audio_root=FLAGS.audio_root, lyrics_table=FLAGS.lyrics_table,
-                                        labels_table=FLAGS.labels_table)
-        root = FLAGS.audio_root or os.path.dirname(os.path.abspath(FLAGS.table))
-    sources.check_audio_paths_exist(collection, root)
-    return collection
+        return sources.read_mtat_tree(FLAGS.mtat_dir, split=FLAGS.split, split_dir=FLAGS.split_dir,
+                                      audio_root=FLAGS.audio_root, lyrics_table=FLAGS.lyrics_table,
+                                      labels_table=FLAGS.labels_table)
+    return sources.read_table(FLAGS.table, audio_root=FLAGS.audio_root, lyrics_table=FLAGS.lyrics_table,
+                              labels_table=FLAGS.labels_table)
 
 
 def main(argv):

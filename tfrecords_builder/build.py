@@ -2,7 +2,7 @@
 
 ``build_records(collection, out_dir, ...)``:
 
-1. ``prepare``: choose the tag vocabulary (``tag_vocab.choose_tags``), turn clips into
+1. ``prepare``: check the audio root, choose the tag vocabulary (``tag_vocab.choose_tags``), turn clips into
    ``ClipTask``s (multi-hot tags), build the lyrics vocabulary from the TRAIN split's lyrics
    only (valid/test words never enter it, so no leakage), and fingerprint the settings.
    ``prepare`` is shared with the Beam pipeline.
@@ -49,7 +49,7 @@ from musictag_tf.params import AudioParams, BuilderParams, LyricsParams, Segment
 from tfrecords_builder import process
 from tfrecords_builder import summary as summary_lib
 from tfrecords_builder import writer as writer_lib
-from tfrecords_builder.sources import Collection, iter_train_lyrics
+from tfrecords_builder.sources import Collection, check_audio_paths_exist, iter_train_lyrics
 from tfrecords_builder.tag_vocab import TagChoice, choose_tags
 
 # Clips processed (and timed) in this process before deciding whether a pool pays off; the
@@ -155,7 +155,11 @@ def _fingerprint(config: Dict[str, dict], tags: Sequence[str], vocab_tokens: Seq
 def prepare(collection: Collection, *, audio_params: AudioParams = AudioParams(),
             lyrics_params: LyricsParams = LyricsParams(), segment_params: SegmentParams = SegmentParams(),
             builder_params: BuilderParams = BuilderParams(), tags_file: Optional[str] = None) -> Prepared:
-    """Tags, tasks, train-only lyrics vocabulary, config and fingerprint of a build."""
+    """Tags, tasks, train-only lyrics vocabulary, config and fingerprint of a build.
+
+    Raises DatasetError when no local audio file of the collection exists (a wrong audio root).
+    """
+    check_audio_paths_exist(collection)
     choice = choose_tags(collection, top_n=builder_params.top_n_tags, tags_file=tags_file)
     tasks = make_tasks(collection, choice)
     vocab, documents = build_lyrics_vocabulary(collection, lyrics_params)

@@ -94,7 +94,6 @@ class SourceClip:
     lyrics_text / lyrics_path: inline lyrics or a lyrics file (None: no lyrics).
     energy, stress, quadrant: Thayer labels, -1 unknown.
     expected_seconds: duration the source promises (MTAT file names), else None.
-    origin: "file:line" of the row, for messages.
     """
 
     clip_id: str
@@ -109,7 +108,6 @@ class SourceClip:
     stress: int = UNKNOWN_LABEL
     quadrant: int = UNKNOWN_LABEL
     expected_seconds: Optional[float] = None
-    origin: str = ""
 
 
 @dataclasses.dataclass
@@ -230,7 +228,7 @@ def mtat_clip_name(path: str) -> Optional[Tuple[str, float]]:
     return match.group("track"), seconds if seconds > 0 else None
 
 
-def check_audio_paths_exist(collection: Collection, root: str) -> None:
+def check_audio_paths_exist(collection: Collection, root: Optional[str] = None) -> None:
     """Raise DatasetError when *no* local audio path of the collection exists (a wrong root).
 
     Individual missing files are left to the per-clip step, which reports them as failures
@@ -239,6 +237,7 @@ def check_audio_paths_exist(collection: Collection, root: str) -> None:
     local = [c for c in collection.clips if not _is_url(c.audio_path)]
     if local and not any(os.path.exists(c.audio_path) for c in local):
         examples = ", ".join(c.audio_path for c in local[:3])
+        root = root or collection.description.get("audio_root", "")
         raise DatasetError(f"{root}: none of the {len(local)} audio files listed exist (e.g. {examples}); "
                            "is the audio root right?")
 
@@ -449,7 +448,7 @@ def read_mtat_tree(mtat_dir: str, *, split: str = "folders", split_dir: Optional
         track, expected = named if named else (os.path.splitext(os.path.basename(relative))[0], None)
         clips.append(SourceClip(clip_id=clip_id, audio_path=join_path(root, relative), relative_path=relative,
                                 split=clip_split, tags=tuple(positives), track=track,
-                                expected_seconds=expected, origin=where))
+                                expected_seconds=expected))
     warnings: List[Failure] = []
     for reason, count in skipped.items():
         warnings.append(Failure(path=str(split_dir or mtat.default_mtat_dir()), reason=f"{count} clips skipped: {reason}"))
@@ -547,7 +546,7 @@ def read_table(table_path: str, *, audio_root: Optional[str] = None, lyrics_tabl
         clips.append(SourceClip(clip_id=clip_id, audio_path=join_path(root, relative), relative_path=relative,
                                 split=clip_split, tags=tags, track=track, lyrics_text=lyrics_text,
                                 lyrics_path=lyrics_path, energy=e, stress=s, quadrant=q,
-                                expected_seconds=named[1] if named else None, origin=where))
+                                expected_seconds=named[1] if named else None))
     warnings: List[Failure] = []
     lyrics = read_lyrics_table(lyrics_table) if lyrics_table else None
     labels = read_labels_table(labels_table) if labels_table else None
