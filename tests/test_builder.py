@@ -409,6 +409,11 @@ def test_generic_table_with_inline_lyrics_lyrics_file_and_named_emotions(shared_
     audio.mkdir()
     for name in ("slakh__mix.wav", "egfxset__6-22.wav", "openmic2018__000046_3840.ogg"):
         shutil.copyfile(shared_path_or_skip(shared_data / "audio" / "mirdata" / name), audio / name)
+    import soundfile as sf
+
+    sf.write(str(audio / "silence.wav"), np.zeros(16000, np.float32), 16000)
+    square = np.sign(np.sin(2 * np.pi * 220 * np.arange(16000) / 16000)).astype(np.float32)
+    sf.write(str(audio / "clipped.wav"), square, 16000, subtype="FLOAT")
     (tmp_path / "song.txt").write_text("Dancing shadows dancing\n", encoding="utf-8")
     header = ["clip_id", "audio_path", "tags", "split", "lyrics", "lyrics_file", "energy", "stress", "quadrant"]
     _write_table(tmp_path / "songs.tsv", header, [
@@ -417,6 +422,8 @@ def test_generic_table_with_inline_lyrics_lyrics_file_and_named_emotions(shared_
         ["b", "audio/egfxset__6-22.wav", "guitar|rock", "val", "", "song.txt", "", "", "anxious"],
         ["c", "audio/openmic2018__000046_3840.ogg", "", "test", "", "", "", "", ""],
         ["d", "audio/missing.wav", "rock", "test", "", "", "", "", ""],
+        ["e", "audio/silence.wav", "rock", "test", "", "", "", "", ""],
+        ["f", "audio/clipped.wav", "rock", "train", "", "", "", "", ""],
     ])
     collection = sources.read_table(str(tmp_path / "songs.tsv"))
     out = tmp_path / "records"
@@ -424,8 +431,10 @@ def test_generic_table_with_inline_lyrics_lyrics_file_and_named_emotions(shared_
                                  builder_params=BuilderParams(top_n_tags=50), progress=False)
     manifest = result.manifest
     assert manifest_lib.read_tags(str(out)) == ["rock", "drums", "guitar"]
-    assert manifest.counts == {"train": 1, "valid": 1, "test": 1}
-    assert [(f.clip_id, f.reason) for f in manifest.failures] == [("d", "file not found")]
+    assert manifest.counts == {"train": 2, "valid": 1, "test": 1}
+    assert [(f.clip_id, f.reason[:14]) for f in manifest.failures] == [("d", "file not found"), ("e", "silent: peak -")]
+    assert [(w.clip_id, w.reason[:8]) for w in manifest.warnings if w.clip_id] == [("f", "clipped:")]  # kept
+    assert any("only 3 tags have positive clips, fewer than top_n=50" in w.reason for w in manifest.warnings)
     records = read_records(out, 3)
     assert records["a"]["lyrics_text"] == "Dancing lights, dancing all night" and records["a"]["has_lyrics"] == 1
     assert records["b"]["lyrics_text"] == "Dancing shadows dancing\n"
