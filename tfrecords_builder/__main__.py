@@ -182,6 +182,10 @@ def main(argv):
 
 def run():
     """Console-script entry point (``musictag-build``)."""
+    # absl's --help lists the key flags of the module named sys.argv[0]; under a console script
+    # that is the wrapper, not this module, so declare this module's flags for it too.
+    for flag in FLAGS.get_key_flags_for_module(__name__):
+        FLAGS.register_key_flag_for_module(sys.argv[0], flag)
     app.run(main)
 
 
