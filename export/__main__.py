@@ -135,7 +135,7 @@ def main(argv):
         if variants:
             out_dir = os.path.join(FLAGS.export_dir, TFLITE_SUBDIR)
             stft = None if FLAGS.tflite_stft == "model" else FLAGS.tflite_stft
-            models = tflite.export_tflite(source, out_dir, variants, stft_impl=stft)
+            models = tflite.export_tflite(source, out_dir, variants, stft_impl=stft, config=config)
             parity = check_tflite(source, models) if FLAGS.check else {}
             print(f"TFLite: {out_dir}")
             for m in models:

@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import json
 import os
 import shutil
 import tempfile
@@ -49,10 +50,12 @@ import numpy as np
 import tensorflow as tf
 
 from export import saved_model as sm
+from musictag_tf import tagging
 from musictag_tf.data import manifest as manifest_lib
 
 VARIANTS = ("float32", "dynamic_int8", "float16")
 FILE_NAMES = {variant: f"model_{variant}.tflite" for variant in VARIANTS}
+METADATA_NAME = tagging.TFLITE_METADATA  # musictag.json beside the .tflite files
 
 
 class TFLiteExportError(sm.ExportError):
@@ -172,7 +175,8 @@ class TFLiteModel:
 
 
 def export_tflite(source: sm.ModelSource, out_dir: str, variants: Sequence[str] = VARIANTS,
-                  stft_impl: Optional[str] = None, verbose: bool = False) -> List[TFLiteModel]:
+                  stft_impl: Optional[str] = None, verbose: bool = False,
+                  config: sm.ServingConfig = sm.ServingConfig()) -> List[TFLiteModel]:
     """Write ``model_<variant>.tflite`` + ``musictag.json``, ``tags.txt``, ``vocab.txt`` into ``out_dir``.
 
     Each file is written under a temporary name and renamed when complete. Raises
@@ -208,14 +212,13 @@ def export_tflite(source: sm.ModelSource, out_dir: str, variants: Sequence[str] 
                 print(f"  {variant}: {len(flatbuffer):,} bytes, {sum(ops.values())} ops", flush=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    meta = sm.metadata(source, sm.ServingConfig(), signatures=["serving_default"])
+    meta = sm.metadata(source, config, signatures=["serving_default"])  # hop/top_k for the tagger
     meta["spec"] = spec.to_dict()
     meta["tflite"] = {m.variant: {"file": os.path.basename(m.path), "size_bytes": m.size_bytes,
                                   "ops": m.ops} for m in written}
     meta["inputs"] = {"waveform": ["float32", [1, spec.chunk_samples]],
                       "lyrics_ids": ["int32", [1, spec.lyrics.max_tokens]]}
-    import json
-    manifest_lib.write_text_atomic(os.path.join(out_dir, "musictag.json"), json.dumps(meta, indent=2))
+    manifest_lib.write_text_atomic(os.path.join(out_dir, METADATA_NAME), json.dumps(meta, indent=2))
     if "tags" in spec.model.heads:
         manifest_lib.write_text_atomic(os.path.join(out_dir, sm.TAGS_ASSET), "".join(f"{t}\n" for t in source.tags))
     if source.vocab_path:
