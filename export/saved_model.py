@@ -19,7 +19,9 @@ serving_default     ``waveform`` float32 [batch, samples] at AudioParams.sample_
 tag_audio           ``waveform`` only (no lyrics)
 tag_lyrics_text     ``waveform`` + ``lyrics`` string [batch] (UTF-8 text, "" = none), tokenized
                     in-graph with core TF ops (musictag_tf.lyrics.core_ops_tokenizer) and the
-                    vocabulary asset
+                    vocabulary asset; Han text becomes single characters there (jieba cannot
+                    run in a graph) while training used jieba words, so for Chinese lyrics send
+                    ids from musictag_tf.lyrics.encode_text to serving_default instead
 tag_examples        ``examples`` string [batch]: serialized tf.train.Example in musictag's
                     record schema (musictag_tf/data/schema.py); reads ``waveform`` (int16 PCM),
                     ``sample_rate`` (must equal the model's), ``lyrics_ids`` and ``clip_id``
