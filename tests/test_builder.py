@@ -366,6 +366,7 @@ def _synthetic_collection(data):
 def test_synthetic_dataset_in_a_spawn_pool(synthetic, tmp_path, monkeypatch):
     out = tmp_path / "pool"
     monkeypatch.setattr(build, "POOL_MIN_SECONDS", 0.0)  # probe 8 clips here, then pool the rest
+    monkeypatch.setattr(build, "MIN_AUTO_POOL_WORKERS", 2)
     result = build.build_records(_synthetic_collection(synthetic), str(out), lyrics_params=LYRICS,
                                  builder_params=BuilderParams(clips_per_shard=8, num_workers=2),
                                  tags_file=str(synthetic.tags_path), progress=False)

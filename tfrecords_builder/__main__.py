@@ -65,6 +65,10 @@ flags.DEFINE_string("labels_table", None, "Emotion labels: clip_id, energy, stre
                     "(0/1/0-3 or names), e.g. the synthetic emotion.tsv.")
 flags.DEFINE_integer("clips_per_shard", 256, "Clips per TFRecord shard.")
 flags.DEFINE_integer("num_workers", 0, "Worker processes (0 = all cores; 1 = in this process).")
+flags.DEFINE_enum("pool", "auto", ["auto", "always", "never"], "Local runner: 'auto' times the first clips "
+                  "in this process and starts a spawn pool of --num_workers only when the rest would take "
+                  "over a minute and >= 3 workers are available (see tfrecords_builder/build.py); "
+                  "'always' / 'never' decide for it.")
 flags.DEFINE_bool("keep_waveform", True, "Store the int16 waveform (needed by the waveform branch).")
 flags.DEFINE_bool("store_segments", True, "Store adaptive segment boundaries.")
 flags.DEFINE_string("params_json", None, "JSON (file or inline) with 'audio', 'lyrics', 'segments' "
@@ -159,7 +163,8 @@ def main(argv):
         if runner == LOCAL_RUNNER:
             from tfrecords_builder.build import build_records
 
-            result = build_records(collection, FLAGS.out_dir, progress=FLAGS.progress, **kwargs)
+            pool = {"auto": None, "always": True, "never": False}[FLAGS.pool]
+            result = build_records(collection, FLAGS.out_dir, progress=FLAGS.progress, pool=pool, **kwargs)
             print(result.report())
         else:
             import logging

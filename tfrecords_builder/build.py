@@ -11,17 +11,21 @@
 3. Plan shards (``writer.plan_shards``), delete stale shards/temporaries, skip finished ones.
 4. Feed the clips of the unfinished shards, in plan order, to ``process.process_clip``, see
    ``ClipRunner``: the first ``PROBE_CLIPS`` in this process, timed; the rest in this process
-   too unless that would take more than ``POOL_MIN_SECONDS``, in which case a
+   too unless that would take more than ``POOL_MIN_SECONDS`` and at least
+   ``MIN_AUTO_POOL_WORKERS`` cores are available, in which case a
    ``multiprocessing`` pool with the 'spawn' start method (TensorFlow is not fork-safe), one
    TF thread per worker, ``imap`` (ordered) so results arrive in shard order while every
    worker stays busy across shard boundaries. Each shard is written by a ``ShardWriter``.
 
    Why probe instead of a clip count: a spawned worker must import TensorFlow and trace the
-   front end, tokenizer and jieba before its first clip, 13-20 s for 2 workers on this 2-core
-   machine, while a clip costs 10 ms (8 s synthetic) to 100 ms (29 s MTAT) in process and
-   the pool's steady-state gain on 2 cores is 1.75x for decode-heavy real audio and ~1x for
-   short clips (benchmarks/bench_builder.py). So the pool pays off only above ~40 s of
-   in-process work, whatever the clip count; ``POOL_MIN_SECONDS`` keeps a margin.
+   front end, tokenizer and jieba before its first clip: 5-17 s for 2 workers on this 2-core
+   machine (it depends on what else runs), while a clip costs ~20 ms (29 s MTAT clip, 8 s
+   synthetic clip) to ~300 ms (a 3-minute 44.1 kHz stereo song) in this process. So the pool
+   can only pay off above tens of seconds of in-process work, whatever the clip count.
+   And in automatic mode it needs at least ``MIN_AUTO_POOL_WORKERS`` workers: on 2 cores the
+   in-process path already runs TF ops on both cores, and the measured steady-state pool rate
+   was 0.8x (MTAT clips) to 1.2-2.6x (long real songs) of in-process, noisy because other jobs
+   shared the machine (benchmarks/bench_builder.py). ``pool=True`` (``--pool=always``) forces it.
    Scripts that call ``build_records`` with a pool must guard their entry point with
    ``if __name__ == "__main__":`` (the 'spawn' start method re-imports the main module).
 5. Assemble ``manifest.json`` from every shard's summary (``summary.assemble_manifest``).
@@ -58,6 +62,8 @@ PROBE_CLIPS = 8
 # Start a pool only when the remaining clips would take longer than this in this process: the
 # pool's start-up (TF import + tracing per worker) measured 13-20 s for 2 workers here.
 POOL_MIN_SECONDS = 60.0
+# Automatic mode starts a pool only with at least this many workers (see the module docstring).
+MIN_AUTO_POOL_WORKERS = 3
 VOCAB_BATCH = 256  # lyrics tokenized per tokenize_batch call while building the vocabulary
 
 
@@ -216,7 +222,8 @@ class ClipRunner:
       config: the per-clip settings.
       workers: pool size allowed (<= 1: always in this process).
       pool: True = pool for every clip, False = never, None = decide after ``PROBE_CLIPS``
-        clips timed in this process (pool if the rest would take > ``POOL_MIN_SECONDS``).
+        clips timed in this process (pool if the rest would take > ``POOL_MIN_SECONDS`` and
+        ``workers >= MIN_AUTO_POOL_WORKERS``).
 
     ``workers_used`` tells what happened (0 = in this process only).
     """
@@ -228,6 +235,7 @@ class ClipRunner:
         self.pool = pool
         self.probe_clips = PROBE_CLIPS if probe_clips is None else probe_clips
         self.pool_min_seconds = POOL_MIN_SECONDS if pool_min_seconds is None else pool_min_seconds
+        self.min_auto_workers = MIN_AUTO_POOL_WORKERS
         self.workers_used = 0
         self.estimated_seconds: Optional[float] = None  # in-process estimate for the rest, after probing
 
@@ -256,7 +264,10 @@ class ClipRunner:
 
     def run(self, tasks: List[process.ClipTask]):
         """Yield one ClipOutcome per task, in order (a generator that owns the pool, if any)."""
-        use_pool = self.workers > 1 and self.pool is not False and len(tasks) > 0
+        if self.pool is None:
+            use_pool = self.workers >= self.min_auto_workers and len(tasks) > 0
+        else:
+            use_pool = self.pool and self.workers > 1 and len(tasks) > 0
         if use_pool and self.pool:
             self.workers_used = min(self.workers, len(tasks))
             yield from self._pooled(tasks, self.workers_used)
