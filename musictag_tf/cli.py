@@ -1,5 +1,6 @@
 """``musictag <command> [flags] [arguments]``: one entry point for the user-facing commands.
 
+    musictag demo [--out_dir=demo_out]
     musictag tag song.mp3 music/ --model=exports/cnn_sam/saved_model [--format=csv] [--plot=pngs/]
 
 Each command lives in its own module exposing ``define_flags()`` (absl flags) and
@@ -15,6 +16,7 @@ from typing import Dict, Optional, Sequence, Tuple
 
 # command -> (module, one-line description)
 COMMANDS: Dict[str, Tuple[str, str]] = {
+    "demo": ("musictag_tf.demo", "synthetic data -> records -> train + compare variants -> export -> tag"),
     "tag": ("musictag_tf.tagging", "tag audio files/folders with a SavedModel, .tflite or model_dir"),
 }
 
