@@ -24,6 +24,7 @@ import tensorflow as tf
 
 from musictag_tf import metrics
 from musictag_tf import params as params_lib
+from musictag_tf.logs import quiet_tf_logging
 from musictag_tf import predict as predict_lib
 from musictag_tf.data import manifest as manifest_lib
 from musictag_tf.data import pipeline
@@ -257,6 +258,7 @@ def define_flags():
 def main(argv):
     from absl import flags
     from musictag_tf.errors import MusictagError
+    quiet_tf_logging()
     FLAGS = flags.FLAGS
     if len(argv) > 1:
         raise SystemExit(f"unexpected arguments: {argv[1:]}")

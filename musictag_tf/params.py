@@ -194,6 +194,9 @@ class SyntheticParams:
     seed: int = 1234
     chinese_fraction: float = 0.2  # share of lyric clips whose lyrics are Chinese (the rest English)
     label_noise: float = 0.04  # share of positive tag labels dropped (weak labels, as in MTAT)
+    # share of clips in the valid (c) + test (d-f) folders, 1 : 3 as in MTAT; 0.25 = MTAT's
+    # 75/6.25/18.75 %. Small synthetic sets use more so that valid/test can separate models.
+    evaluation_share: float = 0.25
 
     def __post_init__(self):
         if self.num_clips <= 0:
@@ -203,6 +206,8 @@ class SyntheticParams:
         for name in ("lyrics_fraction", "chinese_fraction"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ConfigError(f"{name} must be in [0, 1], got {getattr(self, name)}")
+        if not 0.05 <= self.evaluation_share <= 0.8:
+            raise ConfigError(f"evaluation_share must be in [0.05, 0.8], got {self.evaluation_share}")
         if not 0.0 <= self.label_noise < 0.5:
             raise ConfigError(f"label_noise must be in [0, 0.5), got {self.label_noise}")
 

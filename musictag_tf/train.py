@@ -37,6 +37,7 @@ import tensorflow as tf
 
 from musictag_tf import distribute
 from musictag_tf import params as params_lib
+from musictag_tf.logs import quiet_tf_logging
 from musictag_tf.data import manifest as manifest_lib
 from musictag_tf.data import pipeline
 from musictag_tf.model import losses as losses_lib
@@ -396,6 +397,7 @@ def job_from_flags(FLAGS) -> TrainJob:
 def main(argv):
     from absl import flags
     from musictag_tf.errors import MusictagError
+    quiet_tf_logging()
     if len(argv) > 1:
         raise SystemExit(f"unexpected arguments: {argv[1:]}")
     try:

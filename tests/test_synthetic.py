@@ -509,3 +509,12 @@ def test_modalities_carry_complementary_cues(modality_features):
     assert bin_auc[("stress", "audio")] > 0.6  # stress is partly audible
     assert bin_auc[("stress", "both")] > max(bin_auc[("stress", "audio")], bin_auc[("stress", "lyrics")]) + 0.02
     assert acc[("quadrant", "both")] > max(acc[("quadrant", "audio")], acc[("quadrant", "lyrics")]) + 0.04
+
+
+def test_evaluation_share_moves_clips_to_the_valid_and_test_folders():
+    from tfrecords_builder.synthetic import assign_folders
+    tags = [["a"]] * 400
+    for share, valid, test in ((0.25, 25, 75), (0.5, 50, 150)):
+        folders = assign_folders(tags, 0, share)
+        assert sum(f == "c" for f in folders) == valid
+        assert sum(f in "def" for f in folders) == test

@@ -28,6 +28,8 @@ flags.DEFINE_float("chinese_fraction", _DEFAULTS.chinese_fraction,
                    "Share of the lyric clips whose lyrics are Chinese; the rest are English.")
 flags.DEFINE_float("label_noise", _DEFAULTS.label_noise,
                    "Share of positive tag labels dropped from the annotations (weak labels).")
+flags.DEFINE_float("evaluation_share", _DEFAULTS.evaluation_share,
+                   "Share of clips in the valid (c) + test (d-f) folders, 1:3; 0.25 = MTAT's split.")
 flags.DEFINE_integer("sample_rate", AudioParams().sample_rate, "Sample rate of the mp3s, Hz.")
 flags.DEFINE_integer("workers", 0, "Processes rendering audio; 0 = all cores, 1 = no pool.")
 flags.DEFINE_bool("progress", True, "Show a progress bar.")
@@ -41,7 +43,8 @@ def main(argv):
     try:
         params = SyntheticParams(num_clips=FLAGS.num_clips, clip_seconds=FLAGS.clip_seconds,
                                  lyrics_fraction=FLAGS.lyrics_fraction, seed=FLAGS.seed,
-                                 chinese_fraction=FLAGS.chinese_fraction, label_noise=FLAGS.label_noise)
+                                 chinese_fraction=FLAGS.chinese_fraction, label_noise=FLAGS.label_noise,
+                                 evaluation_share=FLAGS.evaluation_share)
         result = generate_dataset(FLAGS.out_dir, params, workers=FLAGS.workers,
                                   progress=FLAGS.progress, sample_rate=FLAGS.sample_rate)
     except (ConfigError, MusictagError, OSError) as e:

@@ -60,7 +60,9 @@ FOLDER_STREAM = 0xF01DE5
 TRAIN_FOLDERS = tuple("0123456789ab")
 VALID_FOLDERS = ("c",)
 TEST_FOLDERS = ("d", "e", "f")
-VALID_SHARE, TEST_SHARE = 1 / 16, 3 / 16
+# MTAT's folder split gives valid (folder c) one part and test (d-f) three parts of the
+# evaluation share; SyntheticParams.evaluation_share is 4/16 by default, as in MTAT.
+VALID_PARTS, TEST_PARTS = 1, 3
 FORMAT_VERSION = 1  # bump when the same params would produce different files
 MAX_DECODED_PEAK = 0.99  # no mp3 sample may decode louder than this
 
@@ -104,20 +106,25 @@ def split_of_folder(folder: str) -> str:
     raise DatasetError(f"folder {folder!r} is not an MTAT folder (0-9, a-f)")
 
 
-def assign_folders(clip_tags: list, seed: int) -> list[str]:
-    """One MTAT folder per clip, ~75 / 6.25 / 18.75 % train / valid / test, every tag in train.
+def assign_folders(clip_tags: list, seed: int, evaluation_share: float = 0.25) -> list[str]:
+    """One MTAT folder per clip, every tag in train.
+
+    ``evaluation_share`` of the clips go to the valid folder (c) and test folders (d-f) in the
+    ratio 1 : 3, the rest to the train folders 0-b: 0.25 gives MTAT's 75 / 6.25 / 18.75 %.
 
     Args:
       clip_tags: per clip, its annotated tags.
       seed: the dataset seed (the shuffle uses stream ``[seed, FOLDER_STREAM, 0]``).
+      evaluation_share: share of clips in valid + test.
     Returns:
       folder names ("0".."f"), one per clip, in clip order.
     """
     n = len(clip_tags)
     rng = np.random.default_rng([seed, FOLDER_STREAM, 0])
     order = [int(i) for i in rng.permutation(n)]
-    n_valid = max(1, int(round(n * VALID_SHARE))) if n >= 3 else 0
-    n_test = max(1, int(round(n * TEST_SHARE))) if n >= 3 else 0
+    parts = VALID_PARTS + TEST_PARTS
+    n_valid = max(1, int(round(n * evaluation_share * VALID_PARTS / parts))) if n >= 3 else 0
+    n_test = max(1, int(round(n * evaluation_share * TEST_PARTS / parts))) if n >= 3 else 0
     valid, test, train = order[:n_valid], order[n_valid:n_valid + n_test], order[n_valid + n_test:]
 
     def counts(members):
@@ -282,7 +289,7 @@ def generate_dataset(out_dir, params: SyntheticParams = SyntheticParams(), *, wo
              for i in range(params.num_clips)]
     lyrics = [lyrics_of(spec, np.random.default_rng([seed, i, LYRICS_STREAM]))
               for i, spec in enumerate(specs)]
-    folders = assign_folders([tags_of(spec) for spec in specs], seed)
+    folders = assign_folders([tags_of(spec) for spec in specs], seed, params.evaluation_share)
 
     # Tables first (cheap), so a crash while rendering still leaves a consistent description.
     _write_text_atomic(out / PARAMS_FILE, json.dumps(record, indent=2, sort_keys=True) + "\n")
