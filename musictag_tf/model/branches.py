@@ -36,23 +36,23 @@ from musictag_tf import params as params_lib
 from musictag_tf.model import layers as mt_layers
 
 
-def _batch_norm(name: str):
+def _batch_norm(name: str, momentum: float = 0.9):
     """Batch norm whose statistics are all-reduced across replicas under a tf.distribute strategy.
 
     Keras 3 batch norm otherwise keeps per-replica moving statistics, so workers of a
     MultiWorkerMirroredStrategy job end with different moving means (measured in
     tests/test_train.py); synchronising them costs one small all-reduce per layer and step.
     """
-    return layers.BatchNormalization(synchronized=True, name=name)
+    return layers.BatchNormalization(momentum=momentum, synchronized=True, name=name)
 
 
 def mel_conv2d_branch(log_mel, p: params_lib.ModelParams, name: str = "mel"):
     """log_mel float32 [B, frames, n_mels] -> step features [B, frames / time_downsample, C]."""
     x = layers.Reshape((-1, log_mel.shape[-1], 1), name=f"{name}_expand")(log_mel)
-    x = _batch_norm(f"{name}_input_bn")(x)
+    x = _batch_norm(f"{name}_input_bn", p.batch_norm_momentum)(x)
     for i, (filters, t_pool, f_pool) in enumerate(zip(p.mel_filters, p.mel_time_pools, p.mel_freq_pools)):
         x = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"{name}_conv{i}")(x)
-        x = _batch_norm(f"{name}_bn{i}")(x)
+        x = _batch_norm(f"{name}_bn{i}", p.batch_norm_momentum)(x)
         x = layers.Activation("elu", name=f"{name}_elu{i}")(x)
         x = layers.MaxPooling2D((t_pool, f_pool), name=f"{name}_pool{i}")(x)
     if x.shape[2] != 1:
@@ -77,11 +77,11 @@ def waveform_conv1d_branch(waveform, p: params_lib.ModelParams, audio: params_li
     x = layers.Reshape((-1, 1), name=f"{name}_expand")(waveform)
     x = layers.Conv1D(p.wave_filters[0], 2 * p.wave_first_stride, strides=p.wave_first_stride,
                       padding="same", use_bias=False, name=f"{name}_filterbank")(x)
-    x = _batch_norm(f"{name}_bn0")(x)
+    x = _batch_norm(f"{name}_bn0", p.batch_norm_momentum)(x)
     x = layers.Activation("elu", name=f"{name}_elu0")(x)
     for i, (filters, pool) in enumerate(zip(p.wave_filters[1:], pools), start=1):
         x = layers.Conv1D(filters, 3, padding="same", use_bias=False, name=f"{name}_conv{i}")(x)
-        x = _batch_norm(f"{name}_bn{i}")(x)
+        x = _batch_norm(f"{name}_bn{i}", p.batch_norm_momentum)(x)
         x = layers.Activation("elu", name=f"{name}_elu{i}")(x)
         if pool > 1:
             x = layers.MaxPooling1D(pool, name=f"{name}_pool{i}")(x)
@@ -112,11 +112,11 @@ def vgg_branch(log_mel, p: params_lib.ModelParams, name: str = "vgg"):
     the defaults are narrower for CPU training), then global average and max pooling.
     """
     x = layers.Reshape((-1, log_mel.shape[-1], 1), name=f"{name}_expand")(log_mel)
-    x = _batch_norm(f"{name}_input_bn")(x)
+    x = _batch_norm(f"{name}_input_bn", p.batch_norm_momentum)(x)
     for i, filters in enumerate(p.vgg_filters):
         for j in range(2):
             x = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"{name}_conv{i}_{j}")(x)
-            x = _batch_norm(f"{name}_bn{i}_{j}")(x)
+            x = _batch_norm(f"{name}_bn{i}_{j}", p.batch_norm_momentum)(x)
             x = layers.Activation("relu", name=f"{name}_relu{i}_{j}")(x)
         x = layers.MaxPooling2D(2, name=f"{name}_pool{i}")(x)
     avg = layers.GlobalAveragePooling2D(name=f"{name}_gap")(x)
