@@ -307,15 +307,17 @@ def train(job: TrainJob) -> TrainResult:
         else:
             state["stale_epochs"].assign_add(1)
         state["epoch"].assign(epoch)
-        manager.save(checkpoint_number=epoch)
         history.append(record)
+        # History first, checkpoint last: a kill in between leaves a history one epoch ahead,
+        # which resuming trims to the checkpoint's epoch (_load_history); the other order lost
+        # the epoch from the history (seen in the kill test).
+        _atomic_json(os.path.join(out_dir, HISTORY_NAME), history)
         with writers["train"].as_default():
             tf.summary.scalar("loss", record["loss"], step=epoch)
         with writers["valid"].as_default():
             for key, value in scores.items():
                 tf.summary.scalar(key[4:], value, step=epoch)
-        if chief:
-            _atomic_json(os.path.join(out_dir, HISTORY_NAME), history)
+        manager.save(checkpoint_number=epoch)
         if job.verbose:
             shown = "  ".join(f"{k[4:]} {v:.4f}" for k, v in scores.items())
             print(f"[{spec.model.variant}] epoch {epoch}/{job.train.epochs}  loss {record['loss']:.4f}  "
