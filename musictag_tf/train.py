@@ -96,7 +96,7 @@ def load_embedding_matrix(job: TrainJob, spec: variants.ModelSpec) -> Optional[n
     from musictag_tf.lyrics import vectors as vectors_lib
     from musictag_tf.lyrics.vocab import Vocabulary
     vocab = Vocabulary.load(os.path.join(job.records_dir, manifest_lib.VOCAB_NAME))
-    word_vectors = vectors_lib.load_word2vec_text(job.word_vectors)
+    word_vectors = vectors_lib.WordVectors.load_word2vec_text(job.word_vectors)
     if word_vectors.dim != spec.lyrics.embedding_dim:
         raise ValueError(f"{job.word_vectors}: vectors have {word_vectors.dim} dimensions but "
                          f"LyricsParams.embedding_dim is {spec.lyrics.embedding_dim}")

@@ -154,3 +154,33 @@ def test_multi_worker_mirrored_strategy_two_local_workers(tiny_records, tmp_path
         np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=a.path)
     for out in outputs:
         assert "epoch 1/1  loss" in out  # both workers ran the synchronous steps and validation
+
+
+def test_pretrained_word_vectors_initialise_a_frozen_embedding(tiny_records, tmp_path):
+    from musictag_tf.lyrics import Vocabulary, train_skipgram, tokenize_batch, embedding_matrix
+    from musictag_tf.lyrics.vectors import WordVectors
+    from musictag_tf.params import LyricsParams, WordVectorParams
+    vocab = Vocabulary.load(os.path.join(tiny_records, manifest_lib.VOCAB_NAME))
+    # a corpus of the vocabulary's own words is enough to produce a vector file to load
+    corpus = [vocab.words[i:i + 12] for i in range(0, len(vocab.words), 6)]
+    vectors = train_skipgram(corpus, WordVectorParams(dim=8, epochs=1), verbose=0)
+    path = tmp_path / "vectors.txt"
+    vectors.save_word2vec_text(str(path))
+    j = train_lib.TrainJob(records_dir=tiny_records, model_dir=str(tmp_path / "wv"),
+                           model=dataclasses.replace(TINY, variant="lyrics_textcnn", train_embedding=False),
+                           train=dataclasses.replace(FAST, epochs=1), word_vectors=str(path), verbose=0)
+    train_lib.train(j)
+    model = train_lib.load_best_model(str(tmp_path / "wv"))
+    expected = embedding_matrix(vocab, WordVectors.load_word2vec_text(str(path)), seed=FAST.seed)
+    np.testing.assert_allclose(model.get_layer("lyrics_embedding").get_weights()[0], expected, rtol=1e-6)
+
+
+def test_mixed_float16_training_runs_with_loss_scaling(tiny_records, tmp_path):
+    j = dataclasses.replace(job(tiny_records, tmp_path / "mp", epochs=1), mixed_precision="mixed_float16")
+    try:
+        result = train_lib.train(j)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    assert np.isfinite(result.history[0]["loss"])
+    model = train_lib.load_best_model(str(tmp_path / "mp"))
+    assert model.get_layer("log_mel").compute_dtype == "float32"
