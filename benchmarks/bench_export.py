@@ -35,7 +35,6 @@ import dataclasses
 import os
 import pathlib
 import platform
-import statistics
 import sys
 import tempfile
 import time
@@ -44,6 +43,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from timing import median_seconds  # noqa: E402
 SHARED = pathlib.Path(os.environ.get("MUSICTAG_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))
 CLIP = SHARED / "audio" / "mtat" / "joram-moments_of_clarity-08-solipsism-59-88.mp3"
 DEFAULT_FOLDERS = [SHARED / "audio" / "mtat", SHARED / "audio" / "librosa", SHARED / "audio" / "mirdata"]
@@ -72,14 +73,6 @@ def untrained_model_dir(path: pathlib.Path) -> str:
     return str(path)
 
 
-def median_seconds(fn, repeats: int) -> float:
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 @dataclasses.dataclass

@@ -33,7 +33,6 @@ import dataclasses
 import os
 import pathlib
 import platform
-import statistics
 import sys
 import time
 from typing import Callable
@@ -42,18 +41,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from timing import median_seconds  # noqa: E402
 CLIP_RELATIVE = pathlib.Path("audio", "mtat", "joram-moments_of_clarity-08-solipsism-59-88.mp3")
 
 
-def median_seconds(fn: Callable[[], object], repeats: int) -> float:
-    """Median wall time of ``fn()`` over ``repeats`` runs, after one untimed warm-up."""
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def tflite_runner(params, num_samples: int):

@@ -13,9 +13,9 @@ import codecs
 from typing import Optional, Sequence
 
 import numpy as np
-import tensorflow as tf
 
 from musictag_tf.errors import LyricsError
+from musictag_tf.lyrics.files import read_bytes
 from musictag_tf.lyrics.tokenize import tokenize_batch
 from musictag_tf.lyrics.vocab import PAD_ID, Vocabulary, check_reserved_ids
 from musictag_tf.params import LyricsParams
@@ -31,13 +31,7 @@ def read_lyrics_file(path) -> str:
     Raises LyricsError(path, reason) when the file is missing, unreadable or not valid text.
     """
     path = str(path)
-    try:
-        with tf.io.gfile.GFile(path, "rb") as f:
-            data = f.read()
-    except tf.errors.NotFoundError as exc:
-        raise LyricsError(path, "lyrics file not found") from exc
-    except tf.errors.OpError as exc:
-        raise LyricsError(path, f"cannot read lyrics file: {exc.message}") from exc
+    data = read_bytes(path, "lyrics")
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         encoding = "utf-16"
     else:

@@ -26,6 +26,7 @@ import numpy as np
 import tensorflow as tf
 
 from musictag_tf.errors import LyricsError
+from musictag_tf.lyrics.files import read_bytes
 
 __all__ = ["TfidfModel", "term_frequencies"]
 
@@ -126,13 +127,9 @@ class TfidfModel:
     def load(cls, path: str) -> "TfidfModel":
         """Reads a model written by ``save``; LyricsError names the file and the problem."""
         path = str(path)
+        data = read_bytes(path, "TF-IDF model")
         try:
-            with tf.io.gfile.GFile(path, "rb") as f:
-                values = json.loads(f.read().decode("utf-8"))
-        except tf.errors.NotFoundError as exc:
-            raise LyricsError(path, "TF-IDF model file not found") from exc
-        except tf.errors.OpError as exc:
-            raise LyricsError(path, f"cannot read TF-IDF model: {exc.message}") from exc
+            values = json.loads(data.decode("utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise LyricsError(path, f"not a JSON TF-IDF model: {exc}") from exc
         if not isinstance(values, dict) or values.get("format") != _FORMAT:

@@ -18,6 +18,7 @@ import numpy as np
 import tensorflow as tf
 
 from musictag_tf.errors import LyricsError
+from musictag_tf.lyrics.files import read_bytes
 from musictag_tf.params import ConfigError, LyricsParams
 
 __all__ = ["OOV_ID", "OOV_TOKEN", "PAD_ID", "PAD_TOKEN", "Vocabulary", "check_reserved_ids"]
@@ -144,13 +145,7 @@ class Vocabulary:
     def load(cls, path: str) -> "Vocabulary":
         """Reads a file written by ``save``; LyricsError names the file and the bad line."""
         path = str(path)
-        try:
-            with tf.io.gfile.GFile(path, "rb") as f:
-                data = f.read()
-        except tf.errors.NotFoundError as exc:
-            raise LyricsError(path, "vocabulary file not found") from exc
-        except tf.errors.OpError as exc:
-            raise LyricsError(path, f"cannot read vocabulary: {exc.message}") from exc
+        data = read_bytes(path, "vocabulary")
         try:
             text = data.decode("utf-8-sig")
         except UnicodeDecodeError as exc:
