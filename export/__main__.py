@@ -159,6 +159,8 @@ def run():
     from absl import app
 
     define_flags()
+    from musictag_tf.logs import show_flags_in_help
+    show_flags_in_help(__name__)
     app.run(lambda argv: sys.exit(main(argv)))
 
 

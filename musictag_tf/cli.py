@@ -42,6 +42,8 @@ def run(argv: Optional[Sequence[str]] = None) -> None:
         raise SystemExit(2)
     module = importlib.import_module(COMMANDS[command][0])
     module.define_flags()
+    from musictag_tf.logs import show_flags_in_help
+    show_flags_in_help(module.__name__)
     app.run(lambda args: sys.exit(module.main(args)), argv=[f"{argv[0]} {command}"] + argv[2:])
 
 

@@ -24,7 +24,7 @@ import tensorflow as tf
 
 from musictag_tf import metrics
 from musictag_tf import params as params_lib
-from musictag_tf.logs import quiet_tf_logging
+from musictag_tf.logs import quiet_tf_logging, show_flags_in_help
 from musictag_tf import predict as predict_lib
 from musictag_tf.data import manifest as manifest_lib
 from musictag_tf.data import pipeline
@@ -298,6 +298,7 @@ def main(argv):
 def run():
     from absl import app
     define_flags()
+    show_flags_in_help(__name__)
     app.run(main)
 
 

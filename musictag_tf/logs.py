@@ -13,3 +13,16 @@ def quiet_tf_logging() -> None:
     if "verbosity" in flags.FLAGS and flags.FLAGS["verbosity"].present:
         return
     logging.set_verbosity(logging.WARNING)
+
+
+def show_flags_in_help(module_name: str) -> None:
+    """List ``module_name``'s flags under ``--help``/``--helpshort`` of the running script.
+
+    absl shows the flags of the main module only; behind a console script (``musictag-train``,
+    ``musictag demo``) the main module is the setuptools wrapper, so --help listed nothing.
+    """
+    import sys
+
+    from absl import flags
+    for flag in flags.FLAGS.get_key_flags_for_module(module_name):
+        flags.FLAGS.register_key_flag_for_module(sys.argv[0], flag)

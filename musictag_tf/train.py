@@ -37,7 +37,7 @@ import tensorflow as tf
 
 from musictag_tf import distribute
 from musictag_tf import params as params_lib
-from musictag_tf.logs import quiet_tf_logging
+from musictag_tf.logs import quiet_tf_logging, show_flags_in_help
 from musictag_tf.data import manifest as manifest_lib
 from musictag_tf.data import pipeline
 from musictag_tf.model import losses as losses_lib
@@ -414,6 +414,7 @@ def main(argv):
 def run():
     from absl import app
     define_flags()
+    show_flags_in_help(__name__)
     app.run(main)
 
 
