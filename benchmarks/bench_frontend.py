@@ -34,8 +34,6 @@ import os
 import pathlib
 import platform
 import sys
-import time
-from typing import Callable
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 

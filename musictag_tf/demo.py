@@ -110,7 +110,7 @@ def check_claims(comparison) -> List[dict]:
     return claims
 
 
-def export_and_tag(run_dir: str, records_dir: str, synthetic_dir: str, out_dir: str) -> dict:
+def export_and_tag(run_dir: str, synthetic_dir: str, out_dir: str) -> dict:
     from export import saved_model as sm
     from export import tflite
     from musictag_tf import tagging
@@ -181,7 +181,7 @@ def run_demo(out_dir: str, data: params_lib.SyntheticParams = DEMO_DATA,
     tagged = {}
     if export:
         t = _stage("5/5 export + tag")
-        tagged = export_and_tag(os.path.join(out_dir, "runs", "cnn_sam"), records_dir, synthetic_dir, out_dir)
+        tagged = export_and_tag(os.path.join(out_dir, "runs", "cnn_sam"), synthetic_dir, out_dir)
         seconds["export_tag"] = time.time() - t
     seconds["total"] = time.time() - start
     result = DemoResult(out_dir, comparison.markdown(), claims, tagged, seconds)

@@ -106,7 +106,7 @@ def test_killed_training_resumes_from_the_last_checkpoint(tiny_records, tmp_path
     out = subprocess.run(_train_cmd(tiny_records, model_dir, epochs=last + 1), env=_env(),
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stdout + out.stderr
-    assert f"resumed from" in out.stdout and f"(epoch {last})" in out.stdout
+    assert "resumed from" in out.stdout and f"(epoch {last})" in out.stdout
     assert f"epoch {last + 1}/{last + 1}" in out.stdout
     assert "epoch 1/" not in out.stdout  # nothing retrained
     history = json.loads((model_dir / "history.json").read_text())
@@ -157,9 +157,9 @@ def test_multi_worker_mirrored_strategy_two_local_workers(tiny_records, tmp_path
 
 
 def test_pretrained_word_vectors_initialise_a_frozen_embedding(tiny_records, tmp_path):
-    from musictag_tf.lyrics import Vocabulary, train_skipgram, tokenize_batch, embedding_matrix
+    from musictag_tf.lyrics import Vocabulary, train_skipgram, embedding_matrix
     from musictag_tf.lyrics.vectors import WordVectors
-    from musictag_tf.params import LyricsParams, WordVectorParams
+    from musictag_tf.params import WordVectorParams
     vocab = Vocabulary.load(os.path.join(tiny_records, manifest_lib.VOCAB_NAME))
     # a corpus of the vocabulary's own words is enough to produce a vector file to load
     corpus = [vocab.words[i:i + 12] for i in range(0, len(vocab.words), 6)]

@@ -162,7 +162,3 @@ def evaluation_dataset(files: List[str], config: PipelineConfig, batch_size: int
 
     return clips.flat_map(to_chunks).batch(batch_size).prefetch(AUTOTUNE)
 
-
-def clip_dataset(files: List[str], num_tags: int) -> tf.data.Dataset:
-    """Parsed whole clips in shard order (inspection, round-trip checks)."""
-    return _read_clips(files, num_tags, shuffle_files=False, seed=None, deterministic=True)

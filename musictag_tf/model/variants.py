@@ -35,7 +35,6 @@ from musictag_tf.model import layers as mt_layers
 
 EMOTION_HEADS = {"energy": 2, "stress": 2, "quadrant": 4}
 VARIANTS = ("cnn_sam", "linear_fusion", "audio_vgg", "lyrics_textcnn")
-USES_AUDIO = {"cnn_sam": True, "linear_fusion": True, "audio_vgg": True, "lyrics_textcnn": False}
 USES_LYRICS = {"cnn_sam": True, "linear_fusion": True, "audio_vgg": False, "lyrics_textcnn": True}
 
 
@@ -179,14 +178,6 @@ BUILDERS = {
 def build_model(spec: ModelSpec, embedding_matrix: Optional[np.ndarray] = None) -> keras.Model:
     """The Keras functional model for ``spec.model.variant`` (outputs: dict of logits)."""
     return BUILDERS[spec.model.variant](spec, embedding_matrix)
-
-
-def activations(logits: Dict[str, "keras.KerasTensor"]) -> dict:
-    """Logits dict -> probabilities: sigmoid for tags, softmax for emotion heads."""
-    out = {}
-    for name, value in logits.items():
-        out[name] = keras.ops.sigmoid(value) if name == "tags" else keras.ops.softmax(value, axis=-1)
-    return out
 
 
 def with_activations(model: keras.Model) -> keras.Model:
