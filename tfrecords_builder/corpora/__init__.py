@@ -1,0 +1,1 @@
+"""Real-music corpora fetched by explicit recipe commands (never at run time)."""
