@@ -15,11 +15,13 @@ import dataclasses
 import math
 from typing import Any, Mapping, Type, TypeVar
 
+from musictag_tf.errors import MusictagError
+
 T = TypeVar("T")
 
 
-class ConfigError(ValueError):
-    """A configuration value is out of its allowed range."""
+class ConfigError(MusictagError, ValueError):
+    """A configuration value is out of its allowed range (a MusictagError, so every CLI reports it)."""
 
 
 def to_dict(params: Any) -> dict:
@@ -172,6 +174,10 @@ class WordVectorParams:
     seed: int = 0
 
 
+# The dataset splits, in order, everywhere (records, MTAT split files, evaluation).
+SPLITS = ("train", "valid", "test")
+
+
 @dataclasses.dataclass(frozen=True)
 class BuilderParams:
     """The offline TFRecords builder."""
@@ -278,6 +284,40 @@ HEADS_BY_TASK = {
 
 
 @dataclasses.dataclass(frozen=True)
+class TagParams:
+    """How audio longer than one window is tagged: by ``musictag tag``, the SavedModel's serving
+    graph, the TFLite tagger AND evaluation (musictag_tf.windows), so reported numbers are what
+    users get.
+
+    hop_fraction: window hop as a fraction of the window (ModelParams.chunk_seconds); 0.5 = half.
+    top_k: tag names returned per clip by the serving signatures (capped at num_tags).
+    window_batch: windows per forward pass inside the serving graph (bounds memory on long songs).
+    """
+
+    hop_fraction: float = 0.5
+    top_k: int = 5
+    window_batch: int = 16
+
+    def __post_init__(self):
+        if not 0.0 < self.hop_fraction <= 1.0:
+            raise ConfigError(f"hop_fraction must be in (0, 1], got {self.hop_fraction}")
+        if self.top_k <= 0:
+            raise ConfigError(f"top_k must be positive, got {self.top_k}")
+        if self.window_batch <= 0:
+            raise ConfigError(f"window_batch must be positive, got {self.window_batch}")
+
+    def hop_samples(self, chunk_samples: int) -> int:
+        """Hop in samples for windows of ``chunk_samples`` samples (>= 1)."""
+        return max(1, int(round(chunk_samples * self.hop_fraction)))
+
+
+# Evaluation window protocols (TrainParams.eval_windows): "tagger" = the windows musictag tag and
+# the SavedModel use (TagParams.hop_fraction, last window at the clip's end); "spread" = the MTAT
+# literature's chunks spread evenly over the clip (at most TrainParams.eval_chunks of them).
+EVAL_WINDOWS = ("tagger", "spread")
+
+
+@dataclasses.dataclass(frozen=True)
 class TrainParams:
     """Training loop (musictag_tf/train.py)."""
 
@@ -291,8 +331,9 @@ class TrainParams:
     early_stopping_patience: int = 5  # epochs without validation ROC-AUC gain
     shuffle_buffer: int = 1024
     crops_per_clip: int = 1  # random crops drawn from each training clip per epoch
-    eval_chunks: int = 16  # chunks averaged per clip at evaluation (MTAT literature)
+    eval_chunks: int = 16  # eval_windows="spread" only: chunks per clip (16 in the MTAT literature)
     seed: int = 0
+    eval_windows: str = "tagger"  # EVAL_WINDOWS: "tagger" (what users get) or "spread" (literature)
 
     def __post_init__(self):
         if self.pos_weight < 1.0:
@@ -301,3 +342,5 @@ class TrainParams:
             raise ConfigError(f"task must be tags|emotion2|emotion4|multi, got {self.task!r}")
         if self.epochs <= 0 or self.batch_size <= 0 or self.learning_rate <= 0:
             raise ConfigError("epochs, batch_size and learning_rate must be positive")
+        if self.eval_windows not in EVAL_WINDOWS:
+            raise ConfigError(f"eval_windows must be one of {EVAL_WINDOWS}, got {self.eval_windows!r}")

@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from musictag_tf import mtat
+from musictag_tf.mtat import datasets as mtat
 from musictag_tf.audio.features import compute_log_mel
 from musictag_tf.audio.io import load_audio
 from musictag_tf.audio.segmentation import find_segments

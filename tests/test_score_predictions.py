@@ -14,8 +14,8 @@ import sys
 import numpy as np
 import pytest
 
-from musictag_tf import mtat
-from musictag_tf import score_predictions as sp
+from musictag_tf.mtat import datasets as mtat
+from musictag_tf.mtat import scoring as sp
 from musictag_tf.errors import DatasetError
 from conftest import PROJECT_ROOT, SHARED_DATA, shared_path
 

@@ -62,9 +62,10 @@ from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 import tensorflow as tf
 
-from musictag_tf import mtat
+from musictag_tf.mtat import datasets as mtat
 from musictag_tf.data.manifest import Failure
 from musictag_tf.data.schema import ENERGY_NAMES, QUADRANT_NAMES, SPLITS, STRESS_NAMES, UNKNOWN_LABEL
+from musictag_tf.emotion import energy_stress, quadrant_index
 from musictag_tf.errors import DatasetError
 
 ANNOTATIONS_NAME = "annotations_final.csv"
@@ -269,14 +270,14 @@ def parse_emotion(energy: str, stress: str, quadrant: str, where: str) -> Tuple[
     q = parse_class(quadrant, QUADRANT_NAMES, "quadrant", where)
     if q != UNKNOWN_LABEL:
         if e == UNKNOWN_LABEL:
-            e = q // 2
+            e = energy_stress(q)[0]
         if s == UNKNOWN_LABEL:
-            s = q % 2
-        if 2 * e + s != q:
+            s = energy_stress(q)[1]
+        if quadrant_index(e, s) != q:
             raise DatasetError(f"{where}: quadrant {q} ({QUADRANT_NAMES[q]}) contradicts energy {e} and "
                                f"stress {s} (quadrant = 2 * energy + stress)")
     elif e != UNKNOWN_LABEL and s != UNKNOWN_LABEL:
-        q = 2 * e + s
+        q = quadrant_index(e, s)
     return e, s, q
 
 
