@@ -141,7 +141,7 @@ class TaggingGraph:
             result["top_k_tags"] = self.tag_table.lookup(tf.cast(indices, tf.int64))
             result["taggram"] = tf.scatter_nd(tf.stack([rows, columns], axis=1), per_window["tags"],
                                               tf.stack([batch, max_windows, self.head_sizes["tags"]]))
-        for name in ("energy", "stress", "quadrant"):
+        for name in params_lib.EMOTION_HEADS:
             if name in outputs:
                 result[artifacts.PROBABILITY_OUTPUTS[name]] = outputs[name]
         quadrant = emotion.quadrant_probabilities(outputs)

@@ -21,7 +21,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import sys
 import time
 from typing import Dict, List
 
@@ -175,18 +174,16 @@ def define_flags():
 
 def main(argv) -> int:
     from absl import flags
-    from musictag_tf.errors import MusictagError
+    from musictag_tf import errors
     quiet_tf_logging()
     FLAGS = flags.FLAGS
     if len(argv) > 1:
-        print(f"musictag demo: error: unexpected arguments {argv[1:]}", file=sys.stderr)
-        return 2
+        return errors.report("musictag demo", errors.MusictagError(f"unexpected arguments {argv[1:]}"))
     os.makedirs(FLAGS.out_dir, exist_ok=True)
     try:
         run_demo(FLAGS.out_dir,
                  data=dataclasses.replace(DEMO_DATA, num_clips=FLAGS.num_clips, seed=FLAGS.seed),
                  train=dataclasses.replace(DEMO_TRAIN, epochs=FLAGS.epochs), export=FLAGS.export)
-    except (MusictagError, params_lib.ConfigError, ValueError) as exc:
-        print(f"musictag demo: error: {exc}", file=sys.stderr)
-        return 2
+    except (errors.MusictagError, ValueError) as exc:
+        return errors.report("musictag demo", exc)
     return 0

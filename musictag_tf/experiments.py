@@ -18,6 +18,7 @@ from musictag_tf import fileio
 from musictag_tf import params as params_lib
 from musictag_tf import train as train_lib
 from musictag_tf.data import manifest as manifest_lib
+from musictag_tf.data.schema import EMOTION_KEYS
 from musictag_tf.evaluation import Evaluation, evaluate_model_dir
 from musictag_tf.model.variants import VARIANTS
 
@@ -59,18 +60,18 @@ def five_group_table(evaluations: Dict[str, Evaluation]) -> str:
         ("audio + VGG16 (two classes)", vgg, ("energy", "stress"), False),
         ("audio + VGG16 (four classes)", vgg, ("quadrant",), False),
         ("lyrics + TextCNN (two classes)", txt, ("energy", "stress"), False),
-        ("linear weighted fusion", lin, ("energy", "stress", "quadrant"), True),
-        ("CNN + SAM", sam, ("energy", "stress", "quadrant"), True),
+        ("linear weighted fusion", lin, EMOTION_KEYS, True),
+        ("CNN + SAM", sam, EMOTION_KEYS, True),
     ]
     lines = ["| group | energy acc % | stress acc % | quadrant acc % | tag ROC-AUC | tag PR-AUC |",
              "|---|---|---|---|---|---|"]
     for name, e, heads, tags in groups:
-        cells = [fmt(_acc(e, h)) if h in heads else "–" for h in ("energy", "stress", "quadrant")]
+        cells = [fmt(_acc(e, h)) if h in heads else "–" for h in EMOTION_KEYS]
         auc = [fmt_auc(e, "roc_auc_macro"), fmt_auc(e, "pr_auc_macro")] if tags else ["–", "–"]
         lines.append(f"| {name} | " + " | ".join(cells + auc) + " |")
     if lin is not None and sam is not None:
         diff = []
-        for h in ("energy", "stress", "quadrant"):
+        for h in EMOTION_KEYS:
             a, b = _acc(sam, h), _acc(lin, h)
             diff.append("–" if a is None or b is None else f"{100 * (a - b):+.1f}")
         for key in ("roc_auc_macro", "pr_auc_macro"):
@@ -129,15 +130,15 @@ def check_claims(comparison) -> List[dict]:
     """The paper's claims, checked against this run's test-split numbers (not asserted)."""
     ev = comparison.evaluations
     roc = {v: e.report["tags"].roc_auc_macro for v, e in ev.items() if "tags" in e.report}
-    acc = {v: {h: e.report[h].accuracy for h in ("energy", "stress", "quadrant") if h in e.report}
+    acc = {v: {h: e.report[h].accuracy for h in EMOTION_KEYS if h in e.report}
            for v, e in ev.items()}
     claims = []
 
     def claim(text, holds, detail):
         claims.append({"claim": text, "holds": bool(holds), "detail": detail})
 
-    if {"cnn_sam", "audio_vgg", "lyrics_textcnn", "linear_fusion"} <= set(roc):
-        others = {v: roc[v] for v in ("audio_vgg", "lyrics_textcnn", "linear_fusion")}
+    if set(PAPER_ORDER) <= set(roc):
+        others = {v: roc[v] for v in PAPER_ORDER if v != "cnn_sam"}
         claim("CNN + SAM tags better (macro ROC-AUC) than audio-only, lyrics-only and linear fusion",
               all(roc["cnn_sam"] > r for r in others.values()),
               f"cnn_sam {roc['cnn_sam']:.4f} vs " + ", ".join(f"{k} {v:.4f}" for k, v in others.items()))

@@ -218,6 +218,12 @@ class SyntheticParams:
             raise ConfigError(f"label_noise must be in [0, 0.5), got {self.label_noise}")
 
 
+# Model variants, output heads and the classes of each emotion head: defined once, here.
+VARIANTS = ("cnn_sam", "linear_fusion", "audio_vgg", "lyrics_textcnn")
+EMOTION_HEADS = {"energy": 2, "stress": 2, "quadrant": 4}  # Thayer heads -> softmax classes
+HEADS = ("tags",) + tuple(EMOTION_HEADS)
+
+
 @dataclasses.dataclass(frozen=True)
 class ModelParams:
     """Architecture of every model variant (see musictag_tf/model/variants.py)."""
@@ -252,11 +258,11 @@ class ModelParams:
     batch_norm_momentum: float = 0.9
     # output heads: "tags" (sigmoid, num_tags) and Thayer emotion softmax heads "energy" (2),
     # "stress" (2), "quadrant" (4); training sets them from TrainParams.task (HEADS_BY_TASK)
-    heads: tuple = ("tags", "energy", "stress", "quadrant")
+    heads: tuple = HEADS
     vgg_filters: tuple = (32, 64, 128, 128)
 
     def __post_init__(self):
-        if self.variant not in ("cnn_sam", "linear_fusion", "audio_vgg", "lyrics_textcnn"):
+        if self.variant not in VARIANTS:
             raise ConfigError(f"unknown model variant {self.variant!r}")
         if len(self.mel_filters) != len(self.mel_freq_pools) or \
                 len(self.mel_filters) != len(self.mel_time_pools):
@@ -265,7 +271,7 @@ class ModelParams:
             raise ConfigError("num_tags and attention_heads must be positive")
         if not 0.0 <= self.dropout < 1.0:
             raise ConfigError(f"dropout must be in [0, 1), got {self.dropout}")
-        unknown = set(self.heads) - {"tags", "energy", "stress", "quadrant"}
+        unknown = set(self.heads) - set(HEADS)
         if unknown or not self.heads:
             raise ConfigError(f"heads must be a non-empty subset of tags/energy/stress/quadrant, got {self.heads}")
 
@@ -279,7 +285,7 @@ HEADS_BY_TASK = {
     "tags": ("tags",),
     "emotion2": ("energy", "stress"),  # the two Thayer dimensions, two classes each
     "emotion4": ("quadrant",),  # Thayer's four quadrants
-    "multi": ("tags", "energy", "stress", "quadrant"),
+    "multi": HEADS,
 }
 
 
@@ -338,7 +344,7 @@ class TrainParams:
     def __post_init__(self):
         if self.pos_weight < 1.0:
             raise ConfigError(f"pos_weight (alpha) must be >= 1, got {self.pos_weight}")
-        if self.task not in ("tags", "emotion2", "emotion4", "multi"):
+        if self.task not in HEADS_BY_TASK:
             raise ConfigError(f"task must be tags|emotion2|emotion4|multi, got {self.task!r}")
         if self.epochs <= 0 or self.batch_size <= 0 or self.learning_rate <= 0:
             raise ConfigError("epochs, batch_size and learning_rate must be positive")

@@ -26,7 +26,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import sys
 import time
 from typing import Dict, List, Optional
 
@@ -110,7 +109,7 @@ def validation_scores(predictions: predict_lib.ClipPredictions, tags: List[str])
         out["val_roc_auc"] = report["tags"].roc_auc_macro
         out["val_pr_auc"] = report["tags"].pr_auc_macro
     accuracies = []
-    for head in ("energy", "stress", "quadrant"):
+    for head in params_lib.EMOTION_HEADS:
         if head in report:
             out[f"val_{head}_accuracy"] = report[head].accuracy
             accuracies.append(report[head].accuracy)
@@ -331,15 +330,14 @@ def job_from_flags(FLAGS) -> TrainJob:
 
 def main(argv):
     from absl import flags
-    from musictag_tf.errors import MusictagError
+    from musictag_tf import errors
     quiet_tf_logging()
     if len(argv) > 1:
         raise SystemExit(f"unexpected arguments: {argv[1:]}")
     try:
         result = train(job_from_flags(flags.FLAGS))
-    except (MusictagError, ValueError, FileNotFoundError, params_lib.ConfigError) as exc:
-        print(f"musictag-train: error: {exc}", file=sys.stderr)
-        raise SystemExit(2)
+    except (errors.MusictagError, ValueError, FileNotFoundError) as exc:
+        raise SystemExit(errors.report("musictag-train", exc))
     print(f"best {result.selection_metric} {result.best_score:.4f} at epoch {result.best_epoch}; "
           f"model: {os.path.join(result.model_dir, BEST_MODEL_NAME)}")
 
