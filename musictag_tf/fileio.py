@@ -14,8 +14,26 @@ import os
 from typing import Any, List, Union
 
 
-def _is_url(path: str) -> bool:
+def is_url(path: str) -> bool:
+    """True for ``scheme://...`` paths (gs://, s3://), read and written through tf.io.gfile."""
     return "://" in path
+
+
+
+
+
+def join_path(root: str, relative: str) -> str:
+    """``relative`` under ``root`` unless it is already absolute or a URL."""
+    if is_url(relative) or os.path.isabs(relative):
+        return relative
+    if is_url(root):
+        return root.rstrip("/") + "/" + relative.lstrip("/")
+    return os.path.normpath(os.path.join(root, relative))
+
+
+def folder_of(path: str) -> str:
+    """The folder holding ``path`` (local or URL)."""
+    return os.path.dirname(path) if not is_url(path) else path.rsplit("/", 1)[0]
 
 
 def write_atomic(path: Union[str, os.PathLike], data: Union[str, bytes]) -> None:
@@ -23,7 +41,7 @@ def write_atomic(path: Union[str, os.PathLike], data: Union[str, bytes]) -> None
     path = os.fspath(path)
     payload = data.encode("utf-8") if isinstance(data, str) else bytes(data)
     tmp = f"{path}.tmp-{os.getpid()}"
-    if _is_url(path):
+    if is_url(path):
         import tensorflow as tf
         with tf.io.gfile.GFile(tmp, "wb") as f:
             f.write(payload)
@@ -50,7 +68,7 @@ def write_json_atomic(path: Union[str, os.PathLike], value: Any, **kwargs) -> No
 
 def read_text(path: Union[str, os.PathLike]) -> str:
     path = os.fspath(path)
-    if _is_url(path):
+    if is_url(path):
         import tensorflow as tf
         with tf.io.gfile.GFile(path, "r") as f:
             return f.read()

@@ -11,14 +11,8 @@ the best model by validation macro ROC-AUC (tasks with tags) or mean accuracy (e
 tasks) saved as ``best.keras``; early stopping after ``early_stopping_patience`` epochs
 without improvement.
 
-model_dir layout:
-    spec.json           ModelSpec + tags + train params (what export and evaluate rebuild from)
-    tags.txt, vocab.txt the records' vocabularies, copied so the model dir is self-contained
-    checkpoints/        tf.train.Checkpoint, one per epoch (latest 3 kept)
-    best.keras          best model so far (logits outputs)
-    history.json        per-epoch loss and validation metrics
-    logs/train, logs/valid   TensorBoard
-    training_curves.png loss and validation metrics per epoch
+The run directory it writes (spec.json, best.keras, checkpoints/, history.json, logs/,
+training_curves.png) is laid out and read back by musictag_tf.runs.
 """
 
 from __future__ import annotations

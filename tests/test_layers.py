@@ -21,7 +21,7 @@ PACKAGES = ("musictag_tf", "export", "tfrecords_builder")
 # matching prefix; a prefix "a.b" matches "a.b" and "a.b.*", "a.b=" matches "a.b" only.
 LAYERS = [
     ("core", ["musictag_tf=", "musictag_tf.params", "musictag_tf.errors", "musictag_tf.windows", "musictag_tf.emotion",
-              "musictag_tf.artifacts", "musictag_tf.fileio", "musictag_tf.logs", "musictag_tf.metrics",
+              "musictag_tf.artifacts", "musictag_tf.fileio", "musictag_tf.tables", "musictag_tf.logs", "musictag_tf.metrics",
               "musictag_tf.distribute", "musictag_tf.audio", "musictag_tf.lyrics",
               "musictag_tf.data.schema", "musictag_tf.data.manifest", "musictag_tf.mtat"]),
     ("data | builder", ["musictag_tf.data", "musictag_tf.data.pipeline", "tfrecords_builder"]),

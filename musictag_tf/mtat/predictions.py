@@ -20,7 +20,6 @@ Scoring is musictag_tf.mtat.scoring; the command line is ``musictag-evaluate --p
 
 from __future__ import annotations
 
-import csv
 import json
 import logging
 import math
@@ -33,6 +32,7 @@ import numpy as np
 
 from musictag_tf.mtat import datasets as mtat
 from musictag_tf.errors import DatasetError
+from musictag_tf.tables import read_delimited
 
 log = logging.getLogger(__name__)
 
@@ -78,15 +78,8 @@ def _check_unique(keys: Sequence[Key], path: PathLike) -> None:
 
 def _read_table(path: pathlib.Path, tags: Sequence[str], ignore_columns: Sequence[str]
                 ) -> Tuple[List[Key], np.ndarray]:
-    text = path.read_text(encoding="utf-8-sig")
-    first = text.split("\n", 1)[0]
-    delimiter = "\t" if path.suffix.lower() == ".tsv" or "\t" in first else ","
-    reader = csv.reader(text.splitlines(), delimiter=delimiter)
-    try:
-        header = [h.strip() for h in next(reader)]
-    except StopIteration:
-        raise DatasetError(f"{path}: empty predictions file") from None
-    lowered = [h.lower() for h in header]
+    table = read_delimited(str(path), "predictions file")
+    header, lowered = table.raw_header, table.header
     key_col = next((lowered.index(c) for c in CLIP_ID_COLUMNS if c in lowered), None)
     by_clip_id = key_col is not None
     if key_col is None:
@@ -118,11 +111,8 @@ def _read_table(path: pathlib.Path, tags: Sequence[str], ignore_columns: Sequenc
     columns = [column_of[j] for j in range(len(tags))]
     keys: List[Key] = []
     rows = []
-    for line_no, row in enumerate(reader, 2):
-        if not row or all(not cell.strip() for cell in row):
-            continue
-        if len(row) != len(header):
-            raise DatasetError(f"{path}:{line_no}: {len(row)} fields, header has {len(header)}")
+    for line_no, fields in table.rows:
+        row = [fields[name] for name in lowered]
         raw_key = row[key_col].strip()
         if not raw_key:
             raise DatasetError(f"{path}:{line_no}: empty {header[key_col]}")
