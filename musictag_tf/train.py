@@ -41,6 +41,9 @@ from musictag_tf import runs
 BEST_MODEL_NAME = runs.BEST_MODEL_NAME
 
 
+MIXED_PRECISION = ("none", "mixed_float16", "mixed_bfloat16")  # Keras policies (none = float32)
+
+
 @dataclasses.dataclass(frozen=True)
 class TrainJob:
     """One training run: where from, where to, and how."""
@@ -51,7 +54,7 @@ class TrainJob:
     train: params_lib.TrainParams = params_lib.TrainParams()
     strategy: str = "default"
     tpu: str = ""
-    mixed_precision: str = "none"  # none | mixed_float16 | mixed_bfloat16
+    mixed_precision: str = "none"  # MIXED_PRECISION
     word_vectors: str = ""  # word2vec/GloVe text file to initialise the lyrics embedding
     steps_per_epoch: int = 0  # 0: clips in the train split // global batch size
     verbose: int = 1  # 0 silent, 1 a line per epoch, 2 also a progress bar per epoch
@@ -275,6 +278,7 @@ def define_flags():
     from absl import flags
     F = flags
     d_model, d_train = params_lib.ModelParams(), params_lib.TrainParams()
+    d_job = TrainJob(records_dir="", model_dir="")  # the job's own defaults
     F.DEFINE_string("records_dir", None, "Directory of TFRecords written by musictag-build.")
     F.DEFINE_string("model_dir", None, "Where checkpoints, logs and best.keras go (resumes if present).")
     F.DEFINE_enum("variant", d_model.variant, list(variants.VARIANTS), "Model variant.")
@@ -290,16 +294,16 @@ def define_flags():
     F.DEFINE_integer("early_stopping_patience", d_train.early_stopping_patience,
                      "Stop after this many epochs without a better validation score.")
     F.DEFINE_integer("eval_chunks", d_train.eval_chunks, "Max chunks averaged per clip at validation.")
-    F.DEFINE_integer("steps_per_epoch", 0, "Training steps per epoch (0: train clips // batch size).")
+    F.DEFINE_integer("steps_per_epoch", d_job.steps_per_epoch, "Training steps per epoch (0: train clips // batch size).")
     F.DEFINE_float("chunk_seconds", d_model.chunk_seconds, "Model input length in seconds.")
     F.DEFINE_boolean("use_segments", d_model.use_segments,
                      "cnn_sam: pool frames in adaptive segments (else fixed-length chunks).")
-    F.DEFINE_enum("strategy", "default", list(distribute.STRATEGIES), "tf.distribute strategy.")
-    F.DEFINE_string("tpu", "", "TPU name or address for --strategy=tpu.")
-    F.DEFINE_enum("mixed_precision", "none", ["none", "mixed_float16", "mixed_bfloat16"],
+    F.DEFINE_enum("strategy", d_job.strategy, list(distribute.STRATEGIES), "tf.distribute strategy.")
+    F.DEFINE_string("tpu", d_job.tpu, "TPU name or address for --strategy=tpu.")
+    F.DEFINE_enum("mixed_precision", d_job.mixed_precision, list(MIXED_PRECISION),
                   "Keras mixed-precision policy (features and outputs stay float32).")
-    F.DEFINE_string("word_vectors", "", "word2vec/GloVe text file to initialise the lyrics embedding.")
-    F.DEFINE_boolean("freeze_embedding", False, "Keep pretrained word vectors fixed.")
+    F.DEFINE_string("word_vectors", d_job.word_vectors, "word2vec/GloVe text file to initialise the lyrics embedding.")
+    F.DEFINE_boolean("freeze_embedding", not d_model.train_embedding, "Keep pretrained word vectors fixed.")
     F.DEFINE_integer("seed", d_train.seed, "Random seed.")
     F.DEFINE_integer("verbose", 2, "0 silent, 1 a line per epoch, 2 with a progress bar.")
     F.mark_flags_as_required(["records_dir", "model_dir"])

@@ -32,7 +32,7 @@ def define_flags(flag_values=None) -> None:
     fv = flags.FLAGS if flag_values is None else flag_values
     flags.DEFINE_string("model", None, "SavedModel (version or TF Serving base dir), .tflite file from "
                         "musictag-export, or a training model_dir (spec.json + best.keras).", flag_values=fv)
-    flags.DEFINE_integer("top_k", 5, "Top tags listed per file (JSON).", flag_values=fv)
+    flags.DEFINE_integer("top_k", params_lib.TagParams().top_k, "Top tags listed per file (JSON).", flag_values=fv)
     flags.DEFINE_enum("format", "json", ["json", "csv"],
                       "json: scores, top tags, quadrant, taggram per file; csv: path + one column per "
                       "tag (scorable with musictag-evaluate --predictions).", flag_values=fv)
