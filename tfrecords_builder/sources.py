@@ -62,12 +62,12 @@ from typing import Dict, Iterable, List, Mapping, Optional, Tuple
 from musictag_tf.mtat import datasets as mtat
 from musictag_tf.data.manifest import Failure
 from musictag_tf.data.schema import SPLITS, UNKNOWN_LABEL
-from musictag_tf.tables import Table, read_delimited  # noqa: F401  (Table re-exported)
 from musictag_tf.errors import DatasetError
-from musictag_tf.fileio import folder_of as _folder_of, is_url as _is_url, join_path  # noqa: F401
-from tfrecords_builder.labels import (_CLIP_COLUMNS, _EMOTION_COLUMNS, _LYRICS_FILE_COLUMNS,  # noqa: F401
-                                      _LYRICS_TEXT_COLUMNS, _TRACK_COLUMNS, LyricsTable, parse_class,
-                                      parse_emotion, read_labels_table, read_lyrics_table)
+from musictag_tf.fileio import folder_of as _folder_of, is_url as _is_url, join_path
+from musictag_tf.tables import read_delimited
+from tfrecords_builder.labels import (_CLIP_COLUMNS, _EMOTION_COLUMNS, _LYRICS_FILE_COLUMNS,
+                                      _LYRICS_TEXT_COLUMNS, _TRACK_COLUMNS, LyricsTable, parse_emotion,
+                                      read_labels_table, read_lyrics_table)
 
 ANNOTATIONS_NAME = "annotations_final.csv"
 MTAT_FOLDERS = tuple("0123456789abcdef")
