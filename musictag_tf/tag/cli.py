@@ -103,7 +103,10 @@ def run() -> None:
     """Stand-alone entry point: ``python -m musictag_tf.tag PATH... --model=...``."""
     from absl import app
 
+    from musictag_tf.logs import show_flags_in_help
+
     define_flags()
+    show_flags_in_help(__name__)
     app.run(lambda argv: sys.exit(main(argv)))
 
 
