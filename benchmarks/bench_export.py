@@ -9,7 +9,7 @@ latency for one 29.1 s MTAT clip, and throughput over a folder of files of mixed
 * ``tflite float32 / dynamic_int8 / float16``: the fixed-shape window models in ai-edge-litert
   (default XNNPACK delegate), one window per invoke.
 
-Every runtime goes through the same ``musictag_tf.tagging`` path (decode -> 8 s windows, hop 4 s
+Every runtime goes through the same ``musictag_tf.tag`` path (decode -> 8 s windows, hop 4 s
 -> model -> mean), so the numbers are what ``musictag tag`` costs, decoding included. Latency is
 the median of ``--repeats`` runs after a warm-up; throughput is one pass over the folder after a
 warm-up. "vs keras" is the time ratio against the Keras row measured in the same run (< 1 =
@@ -54,7 +54,7 @@ def untrained_model_dir(path: pathlib.Path) -> str:
     """A training-run directory around an untrained default cnn_sam (MTAT tags, 5,000 words)."""
     import keras
 
-    from musictag_tf import mtat
+    from musictag_tf.mtat import datasets as mtat
     from musictag_tf import params as P
     from musictag_tf import train
     from musictag_tf.lyrics.vocab import Vocabulary
@@ -100,7 +100,7 @@ def main(argv=None) -> int:
     logging.set_verbosity(logging.WARNING)
     from export import saved_model as sm
     from export import tflite
-    from musictag_tf import tagging
+    from musictag_tf.tag import backends as tag_backends, inputs as tag_inputs, tagger as tag_tagger
     from musictag_tf.audio.io import load_audio
 
     work = pathlib.Path(tempfile.mkdtemp(prefix="bench-export-"))
@@ -112,7 +112,7 @@ def main(argv=None) -> int:
     export_seconds = time.time() - started
 
     folders = [pathlib.Path(f) for f in (args.folder or DEFAULT_FOLDERS)]
-    files = tagging.find_audio_files([str(f) for f in folders if f.exists()])
+    files = tag_inputs.find_audio_files([str(f) for f in folders if f.exists()])
     folder_audio = 0.0
     for path in files:
         folder_audio += load_audio(path, source.spec.audio.sample_rate).shape[0] / source.spec.audio.sample_rate
@@ -122,13 +122,13 @@ def main(argv=None) -> int:
     runtimes += [(f"tflite {m.variant}", m.path, m.size_bytes) for m in models]
     rows = []
     for name, path, size in runtimes:
-        tagger = tagging.load_tagger(path, num_threads=args.threads)
+        tagger = tag_backends.load_tagger(path, num_threads=args.threads)
         if name == "keras":
             size = os.path.getsize(os.path.join(model_dir, "best.keras"))
-        clip_time = median_seconds(lambda: tagging.tag_file(tagger, str(CLIP)), args.repeats)
-        tagging.tag_file(tagger, files[0])
+        clip_time = median_seconds(lambda: tag_tagger.tag_file(tagger, str(CLIP)), args.repeats)
+        tag_tagger.tag_file(tagger, files[0])
         start = time.perf_counter()
-        run = tagging.tag_paths(files, tagger, progress=False)
+        run = tag_tagger.tag_paths(files, tagger, progress=False)
         folder_time = time.perf_counter() - start
         if run.failures:
             print(f"{name}: {len(run.failures)} files failed: {run.failures[:3]}")

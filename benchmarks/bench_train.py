@@ -23,10 +23,11 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+from musictag_tf import fileio
 from musictag_tf import params as P  # noqa: E402
 from musictag_tf import train as train_lib  # noqa: E402
 from musictag_tf.data import manifest as manifest_lib, pipeline  # noqa: E402
-from musictag_tf.model import variants  # noqa: E402
+from musictag_tf.model import losses as losses_lib, variants  # noqa: E402
 
 
 def synthetic_records(work: str) -> str:
@@ -57,11 +58,11 @@ def training_rate(records, model_params, batch, steps) -> float:
     manifest = manifest_lib.read_manifest(records)
     job = train_lib.TrainJob(records_dir=records, model_dir="", model=model_params,
                              train=dataclasses.replace(P.TrainParams(), batch_size=batch, task="multi"))
-    vocab = len(manifest_lib.read_lines(os.path.join(records, manifest_lib.VOCAB_NAME)))
+    vocab = len(fileio.read_lines(os.path.join(records, manifest_lib.VOCAB_NAME)))
     spec = train_lib.make_spec(job, manifest, vocab)
     model = variants.build_model(spec)
     optimizer = keras.optimizers.Adam(1e-3)
-    losses = train_lib.LossComputer(spec.model.heads, job.train)
+    losses = losses_lib.MultiHeadLoss(spec.model.heads, job.train)
     config = pipeline.PipelineConfig.from_records(manifest, spec.model)
     files = manifest_lib.split_files(records, "train", manifest)
     features, labels = next(iter(pipeline.training_dataset(files, config, batch, job.train, repeat=True)))

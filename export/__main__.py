@@ -22,9 +22,15 @@ import time
 
 import numpy as np
 
-SAVED_MODEL_SUBDIR = "saved_model"
-TFLITE_SUBDIR = "tflite"
-MODELS_CONFIG = "models.config"
+from musictag_tf import artifacts
+from musictag_tf import errors
+from musictag_tf import params as params_lib
+from musictag_tf import windows as windows_lib
+
+SAVED_MODEL_SUBDIR = artifacts.SAVED_MODEL_SUBDIR
+TFLITE_SUBDIR = artifacts.TFLITE_SUBDIR
+MODELS_CONFIG = artifacts.MODELS_CONFIG_FILE
+PROG = "musictag-export"
 
 
 def define_flags():
@@ -32,13 +38,16 @@ def define_flags():
 
     from export import tflite
 
+    d_tag = params_lib.TagParams()
     flags.DEFINE_string("model_dir", None, "Training run directory (spec.json, best.keras, tags.txt, vocab.txt).")
     flags.DEFINE_string("export_dir", None, "Output directory (saved_model/<version>, tflite/, models.config).")
     flags.DEFINE_integer("version", 0, "SavedModel version number (0: one above the highest present).")
     flags.DEFINE_boolean("overwrite", False, "Replace an existing version directory.")
-    flags.DEFINE_integer("top_k", 5, "Tag names returned per clip by the serving signatures.")
-    flags.DEFINE_float("hop_fraction", 0.5, "Window hop of the serving signatures, as a fraction of the window.")
-    flags.DEFINE_integer("window_batch", 16, "Windows per forward pass inside the SavedModel (bounds memory).")
+    flags.DEFINE_integer("top_k", d_tag.top_k, "Tag names returned per clip by the serving signatures.")
+    flags.DEFINE_float("hop_fraction", d_tag.hop_fraction,
+                       "Window hop of the serving signatures and the tagger, as a fraction of the window.")
+    flags.DEFINE_integer("window_batch", d_tag.window_batch,
+                         "Windows per forward pass inside the SavedModel (bounds memory).")
     flags.DEFINE_list("tflite", list(tflite.VARIANTS),
                       f"TFLite variants to write, any of {', '.join(tflite.VARIANTS)} (empty: none).")
     flags.DEFINE_enum("tflite_stft", "model", ["model", "rfft", "matmul"],
@@ -66,15 +75,14 @@ def check_saved_model(source, version_dir: str, hop: int) -> float:
     import tensorflow as tf
 
     from export import tflite
-    from musictag_tf import tagging
 
     wave, ids = _random_clip(source.spec)
     loaded = tf.saved_model.load(version_dir)
     out = loaded.signatures["serving_default"](waveform=tf.constant(wave[None]), lyrics_ids=tf.constant(ids[None]))
-    windows, _ = tagging.split_windows(wave, source.spec.chunk_samples, hop)
-    reference = tagging.aggregate_windows(
+    windows, _ = windows_lib.split_windows(wave, windows_lib.WindowParams(source.spec.chunk_samples, hop))
+    reference = windows_lib.mean_over_windows(
         tflite.run_keras(source.model, windows, np.repeat(ids[None], len(windows), 0)))
-    return max(float(np.max(np.abs(out[tagging.PROBABILITY_OUTPUTS[head]].numpy()[0] - reference[head])))
+    return max(float(np.max(np.abs(out[artifacts.PROBABILITY_OUTPUTS[head]].numpy()[0] - reference[head])))
                for head in source.heads)
 
 
@@ -96,7 +104,6 @@ def main(argv):
 
     from export import saved_model as sm
     from export import serving, tflite
-    from musictag_tf.errors import MusictagError
 
     FLAGS = flags.FLAGS
     from absl import logging
@@ -104,14 +111,12 @@ def main(argv):
     if not FLAGS["verbosity"].present:
         logging.set_verbosity(logging.WARNING)  # the SavedModel writer logs every renamed capture at INFO
     if len(argv) > 1:
-        print(f"musictag-export: error: unexpected arguments {argv[1:]}", file=sys.stderr)
-        return 2
+        return errors.report(PROG, errors.MusictagError(f"unexpected arguments {argv[1:]}"))
     variants = [v for v in FLAGS.tflite if v]
     unknown = sorted(set(variants) - set(tflite.VARIANTS))
     if unknown:
-        print(f"musictag-export: error: unknown --tflite variants {unknown}; choose from {tflite.VARIANTS}",
-              file=sys.stderr)
-        return 2
+        return errors.report(PROG, errors.MusictagError(
+            f"unknown --tflite variants {unknown}; choose from {tflite.VARIANTS}"))
     try:
         config = sm.ServingConfig(top_k=FLAGS.top_k, hop_fraction=FLAGS.hop_fraction,
                                   window_batch=FLAGS.window_batch)
@@ -124,8 +129,8 @@ def main(argv):
         print(f"SavedModel: {exported.path} ({exported.size_bytes:,} bytes), signatures: "
               f"{', '.join(exported.signatures)}", flush=True)
         config_path = os.path.join(FLAGS.export_dir, MODELS_CONFIG)
-        from musictag_tf.data.manifest import write_text_atomic
-        write_text_atomic(config_path, serving.models_config(
+        from musictag_tf.fileio import write_atomic
+        write_atomic(config_path, serving.models_config(
             [(FLAGS.model_name, serving.container_base_path(FLAGS.model_name))]))
         print(f"TF Serving config: {config_path}\n  {serving.docker_command(FLAGS.export_dir, FLAGS.model_name)}")
         if FLAGS.check:
@@ -149,9 +154,8 @@ def main(argv):
                 acc = "  ".join(f"{h} acc {a:.3f}" for h, a in s.emotion_accuracy.items())
                 print(f"  {s.name:13s} ROC-AUC {roc}  {acc}")
         print(f"done in {time.time() - start:.1f} s")
-    except (MusictagError, ValueError, OSError) as exc:
-        print(f"musictag-export: error: {exc}", file=sys.stderr)
-        return 2
+    except (errors.MusictagError, ValueError, OSError) as exc:
+        return errors.report(PROG, exc)
     return 0
 
 

@@ -7,8 +7,11 @@ The TFLite model is the bare network on ONE window with fixed shapes::
     outputs  tags [1, num_tags] sigmoid, energy [1, 2], stress [1, 2], quadrant [1, 4] softmax
              (the heads the model has), one signature "serving_default"
 
-Windowing, averaging and tag names are the caller's job (musictag_tf.tagging.TFLiteTagger; the
-window rule is ``musictag_tf.tagging.window_starts``). The serving SavedModel's dynamic parts
+Windowing, averaging and tag names are the caller's job (musictag_tf.tag.backends.TFLiteTagger;
+the window rule is ``musictag_tf.windows``). ``WindowRunner`` runs the window model with the
+interpreter settings users get from ``musictag tag`` (ai-edge-litert's default delegates, i.e.
+XNNPACK, on): the tagger and this module's parity checks use that same runner, so the parity
+figures are for the runtime users run. The serving SavedModel's dynamic parts
 (any-length windowing with a while loop, lookup tables, string outputs) are not TFLite builtins,
 so the converter gets its own fixed-shape SavedModel written by ``keras.export.ExportArchive``
 (``TFLiteConverter.from_keras_model`` does not work with Keras 3 models). Builtin ops only
@@ -50,15 +53,17 @@ import numpy as np
 import tensorflow as tf
 
 from export import saved_model as sm
-from musictag_tf import tagging
+from musictag_tf import artifacts
+from musictag_tf import fileio
 from musictag_tf.data import manifest as manifest_lib
+from musictag_tf.errors import ExportError, ModelLoadError
 
-VARIANTS = ("float32", "dynamic_int8", "float16")
-FILE_NAMES = {variant: f"model_{variant}.tflite" for variant in VARIANTS}
-METADATA_NAME = tagging.TFLITE_METADATA  # musictag.json beside the .tflite files
+VARIANTS = artifacts.TFLITE_VARIANTS
+FILE_NAMES = artifacts.TFLITE_FILES
+METADATA_NAME = artifacts.METADATA_FILE  # musictag.json beside the .tflite files
 
 
-class TFLiteExportError(sm.ExportError):
+class TFLiteExportError(ExportError):
     """Conversion failed or produced a model that needs non-builtin ops."""
 
 
@@ -144,20 +149,30 @@ def keep_float_scopes(quantized: bytes, reference: bytes, scopes: Sequence[str])
     return bytes(flatbuffer_utils.convert_object_to_bytearray(model)), restored
 
 
-def interpreter(model: bytes | str, num_threads: Optional[int] = None):
-    """An ai_edge_litert Interpreter (builtin ops only, no default delegates) with tensors allocated."""
+def interpreter(model: bytes | str, num_threads: Optional[int] = None, default_delegates: bool = True):
+    """An ai_edge_litert Interpreter with tensors allocated.
+
+    ``default_delegates=True`` (the default) is what ``musictag tag`` and every parity check run:
+    ai-edge-litert's builtin ops with its default delegates (XNNPACK on CPU). False (builtin
+    kernels only) is used by ``op_counts`` alone, to list the model's own operators rather than
+    the DELEGATE nodes XNNPACK replaces them with.
+    """
     from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
     kwargs = {"model_path": model} if isinstance(model, str) else {"model_content": model}
-    it = Interpreter(**kwargs, num_threads=num_threads,
-                     experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+    resolver = OpResolverType.AUTO if default_delegates else OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+    try:
+        it = Interpreter(**kwargs, num_threads=num_threads, experimental_op_resolver_type=resolver)
+    except ValueError as exc:
+        raise ModelLoadError(model if isinstance(model, str) else "<tflite bytes>",
+                             f"not a TFLite model: {exc}") from exc
     it.allocate_tensors()
     return it
 
 
 def op_counts(model: bytes | str) -> Dict[str, int]:
-    """Operator name -> count in a TFLite model (as ai-edge-litert resolves them)."""
-    ops = collections.Counter(op["op_name"] for op in interpreter(model)._get_ops_details())
+    """Operator name -> count in a TFLite model (its own operators, before any delegate)."""
+    ops = collections.Counter(op["op_name"] for op in interpreter(model, default_delegates=False)._get_ops_details())
     return dict(sorted(ops.items()))
 
 
@@ -206,7 +221,7 @@ def export_tflite(source: sm.ModelSource, out_dir: str, variants: Sequence[str] 
             if bad:
                 raise TFLiteExportError(out_dir, f"{variant} model needs non-builtin ops {bad}")
             path = os.path.join(out_dir, FILE_NAMES[variant])
-            _write_atomic(path, flatbuffer)
+            fileio.write_atomic(path, flatbuffer)
             written.append(TFLiteModel(variant, path, len(flatbuffer), ops))
             if verbose:
                 print(f"  {variant}: {len(flatbuffer):,} bytes, {sum(ops.values())} ops", flush=True)
@@ -218,33 +233,52 @@ def export_tflite(source: sm.ModelSource, out_dir: str, variants: Sequence[str] 
                                   "ops": m.ops} for m in written}
     meta["inputs"] = {"waveform": ["float32", [1, spec.chunk_samples]],
                       "lyrics_ids": ["int32", [1, spec.lyrics.max_tokens]]}
-    manifest_lib.write_text_atomic(os.path.join(out_dir, METADATA_NAME), json.dumps(meta, indent=2))
+    fileio.write_json_atomic(os.path.join(out_dir, METADATA_NAME), meta)
     if "tags" in spec.model.heads:
-        manifest_lib.write_text_atomic(os.path.join(out_dir, sm.TAGS_ASSET), "".join(f"{t}\n" for t in source.tags))
+        fileio.write_atomic(os.path.join(out_dir, sm.TAGS_ASSET), "".join(f"{t}\n" for t in source.tags))
     if source.vocab_path:
         tf.io.gfile.copy(source.vocab_path, os.path.join(out_dir, sm.VOCAB_ASSET), overwrite=True)
     return written
 
 
-def _write_atomic(path: str, data: bytes) -> None:
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with tf.io.gfile.GFile(tmp, "wb") as f:
-        f.write(data)
-    tf.io.gfile.rename(tmp, path, overwrite=True)
-
-
 # ----------------------------------------------------------------------------- running / parity
+
+class WindowRunner:
+    """A fixed-shape TFLite window model ([1, chunk_samples], [1, max_tokens]) run window by window.
+
+    The interpreter has ai-edge-litert's default delegates on (``interpreter``), as users run it.
+    Used by musictag tag's TFLite backend and by the export parity checks alike.
+    """
+
+    def __init__(self, model: bytes | str, num_threads: Optional[int] = None):
+        self.interpreter = interpreter(model, num_threads)
+        self.runner = self.interpreter.get_signature_runner()
+        self.output_names = list(self.runner.get_output_details())
+
+    def output_name(self, head: str) -> str:
+        """The output holding ``head``'s probabilities (``head`` or ``<head>_probabilities``)."""
+        for candidate in (head, f"{head}_probabilities"):
+            if candidate in self.output_names:
+                return candidate
+        raise ModelLoadError("tflite", f"the TFLite model has no output for head {head!r} "
+                                       f"(outputs {self.output_names})")
+
+    def __call__(self, waveforms: np.ndarray, lyrics_ids: np.ndarray) -> Dict[str, np.ndarray]:
+        """float32 [n, chunk_samples], int32 [n, max_tokens] -> output name -> float32 [n, classes]."""
+        outputs: Dict[str, list] = collections.defaultdict(list)
+        for wave, ids in zip(waveforms, lyrics_ids):
+            out = self.runner(waveform=np.asarray(wave, np.float32)[None],
+                              lyrics_ids=np.asarray(ids, np.int32)[None])
+            for name, value in out.items():
+                outputs[name].append(value[0])
+        return {name: np.stack(v).astype(np.float32) for name, v in outputs.items()}
+
 
 def run_tflite(model: bytes | str, waveforms: np.ndarray, lyrics_ids: np.ndarray,
                num_threads: Optional[int] = None) -> Dict[str, np.ndarray]:
-    """Run the window model on each row: float32 [n, chunk], int32 [n, max_tokens] -> head -> [n, classes]."""
-    runner = interpreter(model, num_threads).get_signature_runner()
-    outputs: Dict[str, list] = collections.defaultdict(list)
-    for wave, ids in zip(waveforms, lyrics_ids):
-        out = runner(waveform=np.asarray(wave, np.float32)[None], lyrics_ids=np.asarray(ids, np.int32)[None])
-        for name, value in out.items():
-            outputs[name].append(value[0])
-    return {name: np.stack(v) for name, v in outputs.items()}
+    """Run the window model on each row (``WindowRunner``): float32 [n, chunk], int32 [n, max_tokens]
+    -> output name -> float32 [n, classes]."""
+    return WindowRunner(model, num_threads)(waveforms, lyrics_ids)
 
 
 def run_keras(model: keras.Model, waveforms: np.ndarray, lyrics_ids: np.ndarray,
@@ -279,23 +313,25 @@ class VariantScores:
 
 def evaluate_on_records(source: sm.ModelSource, tflite_models: Sequence[TFLiteModel], records_dir: str,
                         split: str = "test", max_chunks: int = 16,
-                        num_threads: Optional[int] = None) -> List[VariantScores]:
+                        num_threads: Optional[int] = None, windows: str = "tagger") -> List[VariantScores]:
     """Keras vs each TFLite model on ``split`` of ``records_dir``: macro ROC-AUC / PR-AUC, emotion accuracy.
 
-    Every runtime sees the same evaluation chunks (musictag_tf.data.pipeline.evaluation_dataset);
-    chunk probabilities are averaged per clip, as in training's validation.
+    Every runtime sees the same evaluation windows (musictag_tf.data.pipeline.evaluation_dataset;
+    ``windows`` "tagger" = musictag tag's, or "spread"); window probabilities are averaged per
+    clip, as in training's validation.
     """
     from musictag_tf import metrics
     from musictag_tf.data import pipeline
     from musictag_tf.predict import aggregate_by_clip, first_by_clip
+    from musictag_tf.data import schema
 
     manifest = manifest_lib.read_manifest(records_dir)
     files = manifest_lib.split_files(records_dir, split, manifest)
     if not files:
-        raise sm.ExportError(records_dir, f"no {split} shards")
+        raise ExportError(records_dir, f"no {split} shards")
     config = pipeline.PipelineConfig.from_records(manifest, source.spec.model)
     waves, ids, clip_index, labels = [], [], [], {}
-    for features, batch_labels, index in pipeline.evaluation_dataset(files, config, 64, max_chunks):
+    for features, batch_labels, index in pipeline.evaluation_dataset(files, config, 64, max_chunks, windows):
         waves.append(features["waveform"].numpy())
         ids.append(features["lyrics_ids"].numpy())
         clip_index.append(index.numpy())
@@ -311,7 +347,7 @@ def evaluate_on_records(source: sm.ModelSource, tflite_models: Sequence[TFLiteMo
             s = metrics.tagging_scores(labels["tags"], clip_probs["tags"], source.tags)
             roc, pr = s.roc_auc_macro, s.pr_auc_macro
         accuracy = {}
-        for head in ("energy", "stress", "quadrant"):
+        for head in schema.EMOTION_KEYS:
             if head in clip_probs and (labels[head] >= 0).any():
                 known = labels[head] >= 0
                 accuracy[head] = float((clip_probs[head][known].argmax(1) == labels[head][known]).mean())

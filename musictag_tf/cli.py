@@ -17,7 +17,7 @@ from typing import Dict, Optional, Sequence, Tuple
 # command -> (module, one-line description)
 COMMANDS: Dict[str, Tuple[str, str]] = {
     "demo": ("musictag_tf.demo", "synthetic data -> records -> train + compare variants -> export -> tag"),
-    "tag": ("musictag_tf.tagging", "tag audio files/folders with a SavedModel, .tflite or model_dir"),
+    "tag": ("musictag_tf.tag.cli", "tag audio files/folders with a SavedModel, .tflite or model_dir"),
 }
 
 

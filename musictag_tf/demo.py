@@ -21,7 +21,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import sys
 import time
 from typing import Dict, List
 
@@ -35,7 +34,7 @@ DEMO_MODEL = params_lib.ModelParams(
     text_filters=32, lstm_units=32, attention_hidden=32, fusion_units=64,
     vgg_filters=(16, 32, 48, 64))
 DEMO_TRAIN = params_lib.TrainParams(epochs=20, batch_size=32, learning_rate=2e-3, pos_weight=2.0,
-                                    task="multi", early_stopping_patience=6, eval_chunks=3)
+                                    task="multi", early_stopping_patience=6)
 # 800 clips, half of them in the valid/test folders (100 / 300): test differences between the
 # variants are a few clips, so the evaluation sets must be larger than MTAT's 25 % would give.
 DEMO_DATA = params_lib.SyntheticParams(num_clips=800, clip_seconds=8.0, evaluation_share=0.5)
@@ -79,41 +78,10 @@ def build(synthetic_dir: str, out_dir: str, segments: params_lib.SegmentParams) 
     return records
 
 
-def check_claims(comparison) -> List[dict]:
-    """The paper's claims, checked against this run's test-split numbers (not asserted)."""
-    ev = comparison.evaluations
-    roc = {v: e.report["tags"].roc_auc_macro for v, e in ev.items() if "tags" in e.report}
-    acc = {v: {h: e.report[h].accuracy for h in ("energy", "stress", "quadrant") if h in e.report}
-           for v, e in ev.items()}
-    claims = []
-
-    def claim(text, holds, detail):
-        claims.append({"claim": text, "holds": bool(holds), "detail": detail})
-
-    if {"cnn_sam", "audio_vgg", "lyrics_textcnn", "linear_fusion"} <= set(roc):
-        others = {v: roc[v] for v in ("audio_vgg", "lyrics_textcnn", "linear_fusion")}
-        claim("CNN + SAM tags better (macro ROC-AUC) than audio-only, lyrics-only and linear fusion",
-              all(roc["cnn_sam"] > r for r in others.values()),
-              f"cnn_sam {roc['cnn_sam']:.4f} vs " + ", ".join(f"{k} {v:.4f}" for k, v in others.items()))
-    if "audio_vgg" in acc and "lyrics_textcnn" in acc:
-        a, t = acc["audio_vgg"], acc["lyrics_textcnn"]
-        claim("audio carries energy: audio + VGG16 beats lyrics + TextCNN on energy",
-              a.get("energy", 0) > t.get("energy", 0),
-              f"energy accuracy audio {a.get('energy', 0):.3f} vs lyrics {t.get('energy', 0):.3f}")
-        claim("lyrics carry stress: lyrics + TextCNN beats audio + VGG16 on stress",
-              t.get("stress", 0) > a.get("stress", 0),
-              f"stress accuracy lyrics {t.get('stress', 0):.3f} vs audio {a.get('stress', 0):.3f}")
-    if "cnn_sam" in acc and "linear_fusion" in acc:
-        s, lf = acc["cnn_sam"].get("quadrant", 0), acc["linear_fusion"].get("quadrant", 0)
-        claim("CNN + SAM beats linear weighted fusion on quadrant accuracy", s > lf,
-              f"quadrant accuracy cnn_sam {s:.3f} vs linear_fusion {lf:.3f} ({100 * (s - lf):+.1f} points)")
-    return claims
-
-
 def export_and_tag(run_dir: str, synthetic_dir: str, out_dir: str) -> dict:
     from export import saved_model as sm
     from export import tflite
-    from musictag_tf import tagging
+    from musictag_tf.tag import backends as tag_backends, inputs as tag_inputs, plot as tag_plot, tagger as tag_tagger
     source = sm.load_model_source(run_dir)
     export_dir = os.path.join(out_dir, "export")
     exported = sm.export_saved_model(source, os.path.join(export_dir, "saved_model"), version=1,
@@ -129,9 +97,9 @@ def export_and_tag(run_dir: str, synthetic_dir: str, out_dir: str) -> dict:
               "lyrics_file": lyrics_file}
     for name, model_path in (("SavedModel", exported.path),
                              ("TFLite float32", next(m.path for m in models if m.variant == "float32"))):
-        tagger = tagging.load_tagger(model_path)
-        lyrics = tagging.LyricsSource(lyrics_file, tagger.info.vocab_path, tagger.info.lyrics_params)
-        result = tagging.tag_file(tagger, clip, lyrics)
+        tagger = tag_backends.load_tagger(model_path)
+        lyrics = tag_inputs.LyricsSource(lyrics_file, tagger.info.vocab_path, tagger.info.lyrics_params)
+        result = tag_tagger.tag_file(tagger, clip, lyrics)
         top = result.top_tags(tagger.info.tags, 5)
         quadrant = result.quadrant()
         line = ", ".join(f"{t} {p:.2f}" for t, p in top)
@@ -140,7 +108,7 @@ def export_and_tag(run_dir: str, synthetic_dir: str, out_dir: str) -> dict:
         tagged[name] = {"top_tags": top, "quadrant": quadrant[:2] if quadrant else None}
         if name == "SavedModel":
             png = os.path.join(out_dir, "taggram.png")
-            tagging.plot_taggram(result, tagger.info.tags, png)
+            tag_plot.plot_taggram(result, tagger.info.tags, png)
             tagged["taggram_png"] = png
     print(f"{'truth':15s} tags: {', '.join(truth['clean_tags'])}  | quadrant: {truth['quadrant_name']}")
     return tagged
@@ -159,7 +127,7 @@ def _a_test_clip(synthetic_dir: str):
 def run_demo(out_dir: str, data: params_lib.SyntheticParams = DEMO_DATA,
              model: params_lib.ModelParams = DEMO_MODEL, train: params_lib.TrainParams = DEMO_TRAIN,
              segments: params_lib.SegmentParams = DEMO_SEGMENTS, export: bool = True) -> DemoResult:
-    from musictag_tf import evaluate
+    from musictag_tf import experiments
     seconds = {}
     start = time.time()
     t = _stage("1/5 synthetic dataset")
@@ -169,12 +137,12 @@ def run_demo(out_dir: str, data: params_lib.SyntheticParams = DEMO_DATA,
     records_dir = build(synthetic_dir, out_dir, segments)
     seconds["build"] = time.time() - t
     t = _stage("3/5 train + evaluate the variants")
-    comparison = evaluate.compare_variants(records_dir, os.path.join(out_dir, "runs"), model_params=model,
+    comparison = experiments.compare_variants(records_dir, os.path.join(out_dir, "runs"), model_params=model,
                                            train_params=train, verbose=1)
     seconds["train_evaluate"] = time.time() - t
     print("\n" + comparison.markdown())
     t = _stage("4/5 the paper's claims on this data")
-    claims = check_claims(comparison)
+    claims = experiments.check_claims(comparison)
     for c in claims:
         print(f"[{'holds' if c['holds'] else 'DOES NOT HOLD'}] {c['claim']}: {c['detail']}")
     seconds["claims"] = time.time() - t
@@ -206,18 +174,16 @@ def define_flags():
 
 def main(argv) -> int:
     from absl import flags
-    from musictag_tf.errors import MusictagError
+    from musictag_tf import errors
     quiet_tf_logging()
     FLAGS = flags.FLAGS
     if len(argv) > 1:
-        print(f"musictag demo: error: unexpected arguments {argv[1:]}", file=sys.stderr)
-        return 2
+        return errors.report("musictag demo", errors.MusictagError(f"unexpected arguments {argv[1:]}"))
     os.makedirs(FLAGS.out_dir, exist_ok=True)
     try:
         run_demo(FLAGS.out_dir,
                  data=dataclasses.replace(DEMO_DATA, num_clips=FLAGS.num_clips, seed=FLAGS.seed),
                  train=dataclasses.replace(DEMO_TRAIN, epochs=FLAGS.epochs), export=FLAGS.export)
-    except (MusictagError, params_lib.ConfigError, ValueError) as exc:
-        print(f"musictag demo: error: {exc}", file=sys.stderr)
-        return 2
+    except (errors.MusictagError, ValueError) as exc:
+        return errors.report("musictag demo", exc)
     return 0

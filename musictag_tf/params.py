@@ -15,11 +15,13 @@ import dataclasses
 import math
 from typing import Any, Mapping, Type, TypeVar
 
+from musictag_tf.errors import MusictagError
+
 T = TypeVar("T")
 
 
-class ConfigError(ValueError):
-    """A configuration value is out of its allowed range."""
+class ConfigError(MusictagError, ValueError):
+    """A configuration value is out of its allowed range (a MusictagError, so every CLI reports it)."""
 
 
 def to_dict(params: Any) -> dict:
@@ -172,6 +174,10 @@ class WordVectorParams:
     seed: int = 0
 
 
+# The dataset splits, in order, everywhere (records, MTAT split files, evaluation).
+SPLITS = ("train", "valid", "test")
+
+
 @dataclasses.dataclass(frozen=True)
 class BuilderParams:
     """The offline TFRecords builder."""
@@ -212,6 +218,12 @@ class SyntheticParams:
             raise ConfigError(f"label_noise must be in [0, 0.5), got {self.label_noise}")
 
 
+# Model variants, output heads and the classes of each emotion head: defined once, here.
+VARIANTS = ("cnn_sam", "linear_fusion", "audio_vgg", "lyrics_textcnn")
+EMOTION_HEADS = {"energy": 2, "stress": 2, "quadrant": 4}  # Thayer heads -> softmax classes
+HEADS = ("tags",) + tuple(EMOTION_HEADS)
+
+
 @dataclasses.dataclass(frozen=True)
 class ModelParams:
     """Architecture of every model variant (see musictag_tf/model/variants.py)."""
@@ -246,11 +258,11 @@ class ModelParams:
     batch_norm_momentum: float = 0.9
     # output heads: "tags" (sigmoid, num_tags) and Thayer emotion softmax heads "energy" (2),
     # "stress" (2), "quadrant" (4); training sets them from TrainParams.task (HEADS_BY_TASK)
-    heads: tuple = ("tags", "energy", "stress", "quadrant")
+    heads: tuple = HEADS
     vgg_filters: tuple = (32, 64, 128, 128)
 
     def __post_init__(self):
-        if self.variant not in ("cnn_sam", "linear_fusion", "audio_vgg", "lyrics_textcnn"):
+        if self.variant not in VARIANTS:
             raise ConfigError(f"unknown model variant {self.variant!r}")
         if len(self.mel_filters) != len(self.mel_freq_pools) or \
                 len(self.mel_filters) != len(self.mel_time_pools):
@@ -259,7 +271,7 @@ class ModelParams:
             raise ConfigError("num_tags and attention_heads must be positive")
         if not 0.0 <= self.dropout < 1.0:
             raise ConfigError(f"dropout must be in [0, 1), got {self.dropout}")
-        unknown = set(self.heads) - {"tags", "energy", "stress", "quadrant"}
+        unknown = set(self.heads) - set(HEADS)
         if unknown or not self.heads:
             raise ConfigError(f"heads must be a non-empty subset of tags/energy/stress/quadrant, got {self.heads}")
 
@@ -273,8 +285,42 @@ HEADS_BY_TASK = {
     "tags": ("tags",),
     "emotion2": ("energy", "stress"),  # the two Thayer dimensions, two classes each
     "emotion4": ("quadrant",),  # Thayer's four quadrants
-    "multi": ("tags", "energy", "stress", "quadrant"),
+    "multi": HEADS,
 }
+
+
+@dataclasses.dataclass(frozen=True)
+class TagParams:
+    """How audio longer than one window is tagged: by ``musictag tag``, the SavedModel's serving
+    graph, the TFLite tagger AND evaluation (musictag_tf.windows), so reported numbers are what
+    users get.
+
+    hop_fraction: window hop as a fraction of the window (ModelParams.chunk_seconds); 0.5 = half.
+    top_k: tag names returned per clip by the serving signatures (capped at num_tags).
+    window_batch: windows per forward pass inside the serving graph (bounds memory on long songs).
+    """
+
+    hop_fraction: float = 0.5
+    top_k: int = 5
+    window_batch: int = 16
+
+    def __post_init__(self):
+        if not 0.0 < self.hop_fraction <= 1.0:
+            raise ConfigError(f"hop_fraction must be in (0, 1], got {self.hop_fraction}")
+        if self.top_k <= 0:
+            raise ConfigError(f"top_k must be positive, got {self.top_k}")
+        if self.window_batch <= 0:
+            raise ConfigError(f"window_batch must be positive, got {self.window_batch}")
+
+    def hop_samples(self, chunk_samples: int) -> int:
+        """Hop in samples for windows of ``chunk_samples`` samples (>= 1)."""
+        return max(1, int(round(chunk_samples * self.hop_fraction)))
+
+
+# Evaluation window protocols (TrainParams.eval_windows): "tagger" = the windows musictag tag and
+# the SavedModel use (TagParams.hop_fraction, last window at the clip's end); "spread" = the MTAT
+# literature's chunks spread evenly over the clip (at most TrainParams.eval_chunks of them).
+EVAL_WINDOWS = ("tagger", "spread")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -291,13 +337,16 @@ class TrainParams:
     early_stopping_patience: int = 5  # epochs without validation ROC-AUC gain
     shuffle_buffer: int = 1024
     crops_per_clip: int = 1  # random crops drawn from each training clip per epoch
-    eval_chunks: int = 16  # chunks averaged per clip at evaluation (MTAT literature)
+    eval_chunks: int = 16  # eval_windows="spread" only: chunks per clip (16 in the MTAT literature)
     seed: int = 0
+    eval_windows: str = "tagger"  # EVAL_WINDOWS: "tagger" (what users get) or "spread" (literature)
 
     def __post_init__(self):
         if self.pos_weight < 1.0:
             raise ConfigError(f"pos_weight (alpha) must be >= 1, got {self.pos_weight}")
-        if self.task not in ("tags", "emotion2", "emotion4", "multi"):
+        if self.task not in HEADS_BY_TASK:
             raise ConfigError(f"task must be tags|emotion2|emotion4|multi, got {self.task!r}")
         if self.epochs <= 0 or self.batch_size <= 0 or self.learning_rate <= 0:
             raise ConfigError("epochs, batch_size and learning_rate must be positive")
+        if self.eval_windows not in EVAL_WINDOWS:
+            raise ConfigError(f"eval_windows must be one of {EVAL_WINDOWS}, got {self.eval_windows!r}")

@@ -1,18 +1,25 @@
-"""Clip-level predictions from records: chunk the clips, run the model, average per clip.
+"""Clip-level predictions from records and their scores: window the clips, run the model,
+average per clip, score against the labels.
 
-Shared by the training loop (validation each epoch) and ``musictag_tf.evaluate``.
+Shared by the training loop (validation each epoch), ``musictag_tf.evaluate`` and the export
+parity check on records.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Dict, List
+from typing import Dict, List, Sequence
 
 import keras
 import numpy as np
 import tensorflow as tf
 
+from musictag_tf import metrics
 from musictag_tf.data import pipeline
+from musictag_tf.data import schema
+
+HEAD_TITLES = {"energy": "Thayer energy (2 classes)", "stress": "Thayer stress (2 classes)",
+               "quadrant": "Thayer quadrant (4 classes)"}
 
 
 @dataclasses.dataclass
@@ -64,10 +71,14 @@ def make_predict_fn(model: keras.Model):
 
 def predict_clips(model: keras.Model, files: List[str], config: pipeline.PipelineConfig,
                   batch_size: int = 32, max_chunks: int = 16, predict_fn=None,
-                  progress: bool = False) -> ClipPredictions:
-    """Run ``model`` over every clip of ``files`` (eval chunks averaged per clip)."""
+                  progress: bool = False, windows: str = "tagger") -> ClipPredictions:
+    """Run ``model`` over every clip of ``files``, window probabilities averaged per clip.
+
+    ``windows``: "tagger" (musictag tag's windows, the default) or "spread" (the literature's,
+    at most ``max_chunks`` per clip); see musictag_tf.data.pipeline.eval_windows.
+    """
     predict_fn = predict_fn or make_predict_fn(model)
-    dataset = pipeline.evaluation_dataset(files, config, batch_size, max_chunks)
+    dataset = pipeline.evaluation_dataset(files, config, batch_size, max_chunks, windows)
     probs: Dict[str, list] = {}
     labels: Dict[str, list] = {}
     index = []
@@ -89,3 +100,28 @@ def predict_clips(model: keras.Model, files: List[str], config: pipeline.Pipelin
         probabilities={k: aggregate_by_clip(np.concatenate(v), clip_index) for k, v in probs.items()},
         labels={k: first_by_clip(np.concatenate(v), clip_index) for k, v in labels.items()},
         chunks_per_clip=np.bincount(clip_index))
+
+
+def score_clips(predictions: ClipPredictions, tags: Sequence[str],
+                threshold: float = 0.5) -> Dict[str, object]:
+    """head -> TaggingScores (tags) or ClassificationScores (emotion heads with known labels)."""
+    report: Dict[str, object] = {}
+    if "tags" in predictions.probabilities:
+        report["tags"] = metrics.tagging_scores(predictions.labels["tags"],
+                                                predictions.probabilities["tags"], tags, threshold)
+    for head, names in schema.CLASS_NAMES.items():
+        if head in predictions.probabilities and (predictions.labels[head] >= 0).any():
+            report[head] = metrics.classification_scores(
+                predictions.labels[head], predictions.probabilities[head], names)
+    return report
+
+
+def report_markdown(report: Dict[str, object], title: str) -> str:
+    """Markdown of a ``score_clips`` report: tagging table, then one table per emotion head."""
+    parts = [f"## {title}", ""]
+    if "tags" in report:
+        parts.append(metrics.tagging_markdown(report["tags"], "Tagging"))
+    for head in schema.CLASS_NAMES:
+        if head in report:
+            parts.append(metrics.classification_markdown(report[head], HEAD_TITLES[head]))
+    return "\n".join(parts)

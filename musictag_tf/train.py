@@ -11,14 +11,8 @@ the best model by validation macro ROC-AUC (tasks with tags) or mean accuracy (e
 tasks) saved as ``best.keras``; early stopping after ``early_stopping_patience`` epochs
 without improvement.
 
-model_dir layout:
-    spec.json           ModelSpec + tags + train params (what export and evaluate rebuild from)
-    tags.txt, vocab.txt the records' vocabularies, copied so the model dir is self-contained
-    checkpoints/        tf.train.Checkpoint, one per epoch (latest 3 kept)
-    best.keras          best model so far (logits outputs)
-    history.json        per-epoch loss and validation metrics
-    logs/train, logs/valid   TensorBoard
-    training_curves.png loss and validation metrics per epoch
+The run directory it writes (spec.json, best.keras, checkpoints/, history.json, logs/,
+training_curves.png) is laid out and read back by musictag_tf.runs.
 """
 
 from __future__ import annotations
@@ -26,7 +20,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import sys
 import time
 from typing import Dict, List, Optional
 
@@ -34,6 +27,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from musictag_tf import fileio
 from musictag_tf import distribute
 from musictag_tf import params as params_lib
 from musictag_tf.logs import quiet_tf_logging, show_flags_in_help
@@ -42,10 +36,12 @@ from musictag_tf.data import pipeline
 from musictag_tf.model import losses as losses_lib
 from musictag_tf.model import variants
 from musictag_tf import predict as predict_lib
+from musictag_tf import runs
 
-SPEC_NAME = "spec.json"
-BEST_MODEL_NAME = "best.keras"
-HISTORY_NAME = "history.json"
+BEST_MODEL_NAME = runs.BEST_MODEL_NAME
+
+
+MIXED_PRECISION = ("none", "mixed_float16", "mixed_bfloat16")  # Keras policies (none = float32)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,7 +54,7 @@ class TrainJob:
     train: params_lib.TrainParams = params_lib.TrainParams()
     strategy: str = "default"
     tpu: str = ""
-    mixed_precision: str = "none"  # none | mixed_float16 | mixed_bfloat16
+    mixed_precision: str = "none"  # MIXED_PRECISION
     word_vectors: str = ""  # word2vec/GloVe text file to initialise the lyrics embedding
     steps_per_epoch: int = 0  # 0: clips in the train split // global batch size
     verbose: int = 1  # 0 silent, 1 a line per epoch, 2 also a progress bar per epoch
@@ -102,43 +98,15 @@ def load_embedding_matrix(job: TrainJob, spec: variants.ModelSpec) -> Optional[n
     return vectors_lib.embedding_matrix(vocab, word_vectors, seed=job.train.seed)
 
 
-class LossComputer:
-    """Per-example training loss over the model's heads.
-
-    tags: weighted BCE from logits (alpha = TrainParams.pos_weight), mean over tags;
-    emotion heads: softmax cross-entropy, zero where the label is unknown (-1).
-    total = tag_loss_weight * tags + emotion_loss_weight * sum(emotion heads).
-    """
-
-    def __init__(self, heads, train_params: params_lib.TrainParams):
-        self.heads = tuple(heads)
-        self.tp = train_params
-        self.tag_loss = losses_lib.WeightedBinaryCrossentropy(
-            pos_weight=train_params.pos_weight, from_logits=True, reduction=None)
-
-    def per_example(self, logits: Dict[str, tf.Tensor], labels: Dict[str, tf.Tensor]) -> tf.Tensor:
-        total = 0.0
-        for head in self.heads:
-            out = tf.cast(logits[head], tf.float32)
-            if head == "tags":
-                total += self.tp.tag_loss_weight * self.tag_loss(labels["tags"], out)
-            else:
-                y = tf.cast(labels[head], tf.int32)
-                ce = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=tf.maximum(y, 0), logits=out)
-                total += self.tp.emotion_loss_weight * tf.where(y >= 0, ce, tf.zeros_like(ce))
-        return total
-
-
 def validation_scores(predictions: predict_lib.ClipPredictions, tags: List[str]) -> Dict[str, float]:
     """Scalar validation metrics from clip predictions (keys prefixed val_)."""
-    from musictag_tf import evaluate
-    report = evaluate.score_predictions(predictions, tags)
+    report = predict_lib.score_clips(predictions, tags)
     out = {}
     if "tags" in report:
         out["val_roc_auc"] = report["tags"].roc_auc_macro
         out["val_pr_auc"] = report["tags"].pr_auc_macro
     accuracies = []
-    for head in ("energy", "stress", "quadrant"):
+    for head in params_lib.EMOTION_HEADS:
         if head in report:
             out[f"val_{head}_accuracy"] = report[head].accuracy
             accuracies.append(report[head].accuracy)
@@ -147,40 +115,9 @@ def validation_scores(predictions: predict_lib.ClipPredictions, tags: List[str])
     return out
 
 
-def _atomic_json(path: str, value) -> None:
-    manifest_lib.write_text_atomic(path, json.dumps(value, indent=2, sort_keys=True))
-
-
-def _copy_vocabularies(records_dir: str, model_dir: str) -> None:
-    for name in (manifest_lib.TAGS_NAME, manifest_lib.VOCAB_NAME):
-        src = os.path.join(records_dir, name)
-        if tf.io.gfile.exists(src):
-            tf.io.gfile.copy(src, os.path.join(model_dir, name), overwrite=True)
-
-
 def save_spec(model_dir: str, spec: variants.ModelSpec, tags: List[str], job: TrainJob) -> None:
-    _atomic_json(os.path.join(model_dir, SPEC_NAME), {
-        "spec": spec.to_dict(), "tags": tags, "train": params_lib.to_dict(job.train),
-        "records_dir": job.records_dir, "mixed_precision": job.mixed_precision})
-
-
-def load_spec(model_dir: str):
-    """(ModelSpec, tags, raw dict) saved by ``save_spec``."""
-    path = os.path.join(model_dir, SPEC_NAME)
-    if not tf.io.gfile.exists(path):
-        raise FileNotFoundError(f"{model_dir}: no {SPEC_NAME}; is this a musictag model directory?")
-    with tf.io.gfile.GFile(path) as f:
-        raw = json.load(f)
-    return variants.ModelSpec.from_dict(raw["spec"]), raw["tags"], raw
-
-
-def load_best_model(model_dir: str) -> keras.Model:
-    """The best model of a training run (logits outputs), with musictag's custom objects."""
-    import musictag_tf.model  # noqa: F401  (registers the custom layers)
-    path = os.path.join(model_dir, BEST_MODEL_NAME)
-    if not tf.io.gfile.exists(path):
-        raise FileNotFoundError(f"{model_dir}: no {BEST_MODEL_NAME}; train first")
-    return keras.saving.load_model(path, compile=False)
+    """spec.json of this job (musictag_tf.runs.save_spec)."""
+    runs.save_spec(model_dir, spec, tags, params_lib.to_dict(job.train), job.records_dir, job.mixed_precision)
 
 
 def plot_history(history: List[dict], path: str) -> None:
@@ -207,7 +144,7 @@ def train(job: TrainJob) -> TrainResult:
     """Run (or resume) a training job; returns the best epoch and its validation score."""
     manifest = manifest_lib.read_manifest(job.records_dir)
     tags = manifest_lib.read_tags(job.records_dir)
-    vocab_size = len(manifest_lib.read_lines(os.path.join(job.records_dir, manifest_lib.VOCAB_NAME)))
+    vocab_size = len(fileio.read_lines(os.path.join(job.records_dir, manifest_lib.VOCAB_NAME)))
     train_files = manifest_lib.split_files(job.records_dir, "train", manifest)
     valid_files = manifest_lib.split_files(job.records_dir, "valid", manifest)
     if not train_files or not valid_files:
@@ -224,7 +161,7 @@ def train(job: TrainJob) -> TrainResult:
     spec = make_spec(job, manifest, vocab_size)
     if chief:
         save_spec(out_dir, spec, tags, job)
-        _copy_vocabularies(job.records_dir, out_dir)
+        runs.copy_vocabularies(job.records_dir, out_dir)
 
     replicas = strategy.num_replicas_in_sync
     global_batch = job.train.batch_size
@@ -245,7 +182,7 @@ def train(job: TrainJob) -> TrainResult:
                  "best_epoch": tf.Variable(0, dtype=tf.int64, trainable=False),
                  "stale_epochs": tf.Variable(0, dtype=tf.int64, trainable=False)}
         checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer, **state)
-    manager = tf.train.CheckpointManager(checkpoint, os.path.join(out_dir, "checkpoints"), max_to_keep=3)
+    manager = tf.train.CheckpointManager(checkpoint, runs.checkpoints_dir(out_dir), max_to_keep=3)
     if manager.latest_checkpoint:
         checkpoint.restore(manager.latest_checkpoint).expect_partial()
         if job.verbose:
@@ -257,7 +194,7 @@ def train(job: TrainJob) -> TrainResult:
             train_files, config, ctx.get_per_replica_batch_size(global_batch), job.train,
             repeat=True, input_context=ctx))
     iterator = iter(dataset)
-    loss_computer = LossComputer(spec.model.heads, job.train)
+    loss_computer = losses_lib.MultiHeadLoss(spec.model.heads, job.train)
 
     def replica_step(features, labels):
         with tf.GradientTape() as tape:
@@ -279,7 +216,7 @@ def train(job: TrainJob) -> TrainResult:
 
     predict_fn = predict_lib.make_predict_fn(model)
     metric_name = selection_metric_name(spec.model.heads)
-    history = _load_history(out_dir, int(state["epoch"].numpy()))
+    history = runs.load_history(out_dir, int(state["epoch"].numpy()))
     writers = {k: tf.summary.create_file_writer(os.path.join(out_dir, "logs", k)) for k in ("train", "valid")}
     stopped_early = False
     for epoch in range(int(state["epoch"].numpy()) + 1, job.train.epochs + 1):
@@ -294,7 +231,8 @@ def train(job: TrainJob) -> TrainResult:
             if bar:
                 bar.update(step + 1, [("loss", losses[-1])])
         predictions = predict_lib.predict_clips(model, valid_files, config, global_batch,
-                                                job.train.eval_chunks, predict_fn=predict_fn)
+                                                job.train.eval_chunks, predict_fn=predict_fn,
+                                                windows=job.train.eval_windows)
         scores = validation_scores(predictions, tags)
         record = {"epoch": epoch, "loss": float(np.mean(losses)), "seconds": time.time() - start, **scores}
         improved = scores[metric_name] > float(state["best_score"].numpy())
@@ -310,7 +248,7 @@ def train(job: TrainJob) -> TrainResult:
         # History first, checkpoint last: a kill in between leaves a history one epoch ahead,
         # which resuming trims to the checkpoint's epoch (_load_history); the other order lost
         # the epoch from the history (seen in the kill test).
-        _atomic_json(os.path.join(out_dir, HISTORY_NAME), history)
+        runs.save_history(out_dir, history)
         with writers["train"].as_default():
             tf.summary.scalar("loss", record["loss"], step=epoch)
         with writers["valid"].as_default():
@@ -334,20 +272,13 @@ def train(job: TrainJob) -> TrainResult:
                        history=history, stopped_early=stopped_early)
 
 
-def _load_history(model_dir: str, upto_epoch: int) -> List[dict]:
-    path = os.path.join(model_dir, HISTORY_NAME)
-    if upto_epoch == 0 or not tf.io.gfile.exists(path):
-        return []
-    with tf.io.gfile.GFile(path) as f:
-        return [h for h in json.load(f) if h["epoch"] <= upto_epoch]
-
-
 # ----------------------------------------------------------------------------- command line
 
 def define_flags():
     from absl import flags
     F = flags
     d_model, d_train = params_lib.ModelParams(), params_lib.TrainParams()
+    d_job = TrainJob(records_dir="", model_dir="")  # the job's own defaults
     F.DEFINE_string("records_dir", None, "Directory of TFRecords written by musictag-build.")
     F.DEFINE_string("model_dir", None, "Where checkpoints, logs and best.keras go (resumes if present).")
     F.DEFINE_enum("variant", d_model.variant, list(variants.VARIANTS), "Model variant.")
@@ -363,16 +294,16 @@ def define_flags():
     F.DEFINE_integer("early_stopping_patience", d_train.early_stopping_patience,
                      "Stop after this many epochs without a better validation score.")
     F.DEFINE_integer("eval_chunks", d_train.eval_chunks, "Max chunks averaged per clip at validation.")
-    F.DEFINE_integer("steps_per_epoch", 0, "Training steps per epoch (0: train clips // batch size).")
+    F.DEFINE_integer("steps_per_epoch", d_job.steps_per_epoch, "Training steps per epoch (0: train clips // batch size).")
     F.DEFINE_float("chunk_seconds", d_model.chunk_seconds, "Model input length in seconds.")
     F.DEFINE_boolean("use_segments", d_model.use_segments,
                      "cnn_sam: pool frames in adaptive segments (else fixed-length chunks).")
-    F.DEFINE_enum("strategy", "default", list(distribute.STRATEGIES), "tf.distribute strategy.")
-    F.DEFINE_string("tpu", "", "TPU name or address for --strategy=tpu.")
-    F.DEFINE_enum("mixed_precision", "none", ["none", "mixed_float16", "mixed_bfloat16"],
+    F.DEFINE_enum("strategy", d_job.strategy, list(distribute.STRATEGIES), "tf.distribute strategy.")
+    F.DEFINE_string("tpu", d_job.tpu, "TPU name or address for --strategy=tpu.")
+    F.DEFINE_enum("mixed_precision", d_job.mixed_precision, list(MIXED_PRECISION),
                   "Keras mixed-precision policy (features and outputs stay float32).")
-    F.DEFINE_string("word_vectors", "", "word2vec/GloVe text file to initialise the lyrics embedding.")
-    F.DEFINE_boolean("freeze_embedding", False, "Keep pretrained word vectors fixed.")
+    F.DEFINE_string("word_vectors", d_job.word_vectors, "word2vec/GloVe text file to initialise the lyrics embedding.")
+    F.DEFINE_boolean("freeze_embedding", not d_model.train_embedding, "Keep pretrained word vectors fixed.")
     F.DEFINE_integer("seed", d_train.seed, "Random seed.")
     F.DEFINE_integer("verbose", 2, "0 silent, 1 a line per epoch, 2 with a progress bar.")
     F.mark_flags_as_required(["records_dir", "model_dir"])
@@ -397,15 +328,14 @@ def job_from_flags(FLAGS) -> TrainJob:
 
 def main(argv):
     from absl import flags
-    from musictag_tf.errors import MusictagError
+    from musictag_tf import errors
     quiet_tf_logging()
     if len(argv) > 1:
         raise SystemExit(f"unexpected arguments: {argv[1:]}")
     try:
         result = train(job_from_flags(flags.FLAGS))
-    except (MusictagError, ValueError, FileNotFoundError, params_lib.ConfigError) as exc:
-        print(f"musictag-train: error: {exc}", file=sys.stderr)
-        raise SystemExit(2)
+    except (errors.MusictagError, ValueError, FileNotFoundError) as exc:
+        raise SystemExit(errors.report("musictag-train", exc))
     print(f"best {result.selection_metric} {result.best_score:.4f} at epoch {result.best_epoch}; "
           f"model: {os.path.join(result.model_dir, BEST_MODEL_NAME)}")
 

@@ -9,6 +9,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import pytest
 
+from musictag_tf import params as P
+
 PROJECT_ROOT = pathlib.Path(__file__).resolve().parents[1]
 SHARED_DATA = pathlib.Path(os.environ.get("MUSICTAG_SHARED_DATA", PROJECT_ROOT.parent / "shared" / "data"))
 MTAT_CLIP = SHARED_DATA / "audio" / "mtat" / "joram-moments_of_clarity-08-solipsism-59-88.mp3"
@@ -27,6 +29,12 @@ def shared_data() -> pathlib.Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"../shared/data not found at {SHARED_DATA}")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def mtat_dir() -> pathlib.Path:
+    """../shared/data/mtat: the published MTAT split, index and label files."""
+    return shared_path("mtat")
 
 
 @pytest.fixture(scope="session")
@@ -77,3 +85,51 @@ def tiny_records(tiny_synthetic, tmp_path_factory) -> str:
                   builder_params=BuilderParams(clips_per_shard=16, num_workers=1),
                   tags_file=f"{root}/tags.txt", progress=False, pool=False)
     return out
+
+
+# ----------------------------------------------------------------------------- tiny models
+# One tiny architecture for every test that builds or trains a model (seconds, not minutes).
+# (musictag_tf.params imports no TensorFlow, so collection stays fast.)
+TINY = P.ModelParams(num_tags=6, chunk_seconds=2.0, mel_filters=(8, 8, 16, 16), wave_filters=(8, 16, 16),
+                     text_filters=8, lstm_units=8, attention_hidden=8, fusion_units=16,
+                     vgg_filters=(8, 8, 16), dropout=0.1)
+TINY_LYRICS_MAX_TOKENS = 16
+TAGS = ["guitar", "classical", "slow", "techno", "strings", "drums"]  # MTAT tag names
+WORDS = ["love", "night", "amour", "liebe", "corazón", "dance", "strasse", "heart", "fire", "爱"]
+ALL_HEADS = ("tags", "energy", "stress", "quadrant")
+
+
+@pytest.fixture(scope="session")
+def tiny_model():
+    """The tiny ModelParams (``TINY``) every model-building test uses."""
+    return TINY
+
+
+def tiny_spec(variant: str = "cnn_sam", heads=ALL_HEADS, model_params=None, vocab_size: int = 40):
+    """A ModelSpec around ``TINY`` (16 lyrics tokens, short segments)."""
+    import dataclasses
+    from musictag_tf.model import variants
+    return variants.ModelSpec(
+        model=dataclasses.replace(model_params or TINY, variant=variant, heads=tuple(heads)),
+        audio=P.AudioParams(), lyrics=P.LyricsParams(max_tokens=TINY_LYRICS_MAX_TOKENS, embedding_dim=8),
+        segments=P.SegmentParams(kernel_seconds=0.25, min_segment_seconds=0.25, max_segment_seconds=1.0),
+        vocab_size=vocab_size)
+
+
+def make_model_dir(model_dir, variant: str = "cnn_sam", heads=ALL_HEADS, seed: int = 0, model_params=None):
+    """A fake training run (spec.json, tags.txt, vocab.txt, best.keras) around an untrained tiny model."""
+    import keras
+    from musictag_tf import runs
+    from musictag_tf.lyrics.vocab import Vocabulary
+    from musictag_tf.model import variants
+    model_dir = pathlib.Path(model_dir)
+    model_dir.mkdir(parents=True, exist_ok=True)
+    vocab = Vocabulary(WORDS)
+    vocab.save(str(model_dir / "vocab.txt"))
+    spec = tiny_spec(variant, heads, model_params, vocab_size=len(vocab))
+    keras.utils.set_random_seed(seed)
+    model = variants.build_model(spec)
+    runs.save_spec(str(model_dir), spec, TAGS, P.to_dict(P.TrainParams()), "", "none")
+    (model_dir / "tags.txt").write_text("".join(t + "\n" for t in TAGS), encoding="utf-8")
+    model.save(str(model_dir / "best.keras"))
+    return spec, model

@@ -24,39 +24,18 @@ import pytest
 import tensorflow as tf
 
 from musictag_tf import params as P
-from musictag_tf import tagging
+from musictag_tf import artifacts
 from musictag_tf import train as train_lib
+from musictag_tf import windows as windows_lib
 from musictag_tf.data import schema
 from musictag_tf.lyrics import tokenize as tokenize_lib
 from musictag_tf.lyrics.vocab import Vocabulary
 from musictag_tf.model import variants
 
-PROJECT_ROOT = pathlib.Path(__file__).resolve().parents[1]
-TINY = P.ModelParams(num_tags=6, chunk_seconds=2.0, mel_filters=(8, 8, 16, 16), wave_filters=(8, 16, 16),
-                     text_filters=8, lstm_units=8, attention_hidden=8, fusion_units=16,
-                     vgg_filters=(8, 8, 16), dropout=0.1)
+from conftest import ALL_HEADS, PROJECT_ROOT, TAGS, TINY, WORDS, make_model_dir  # shared (tests/conftest.py)
+
 LYRICS = P.LyricsParams(max_tokens=16, embedding_dim=8)
 SEGMENTS = P.SegmentParams(kernel_seconds=0.25, min_segment_seconds=0.25, max_segment_seconds=1.0)
-TAGS = ["guitar", "classical", "slow", "techno", "strings", "drums"]  # MTAT tag names
-WORDS = ["love", "night", "amour", "liebe", "corazón", "dance", "strasse", "heart", "fire", "爱"]
-ALL_HEADS = ("tags", "energy", "stress", "quadrant")
-
-
-def make_model_dir(model_dir, variant: str = "cnn_sam", heads=ALL_HEADS, seed: int = 0,
-                   model_params: P.ModelParams = TINY):
-    """A fake training run (spec.json, tags.txt, vocab.txt, best.keras) around an untrained model."""
-    model_dir = pathlib.Path(model_dir)
-    model_dir.mkdir(parents=True, exist_ok=True)
-    vocab = Vocabulary(WORDS)
-    vocab.save(str(model_dir / "vocab.txt"))
-    spec = variants.ModelSpec(model=dataclasses.replace(model_params, variant=variant, heads=tuple(heads)),
-                              audio=P.AudioParams(), segments=SEGMENTS, lyrics=LYRICS, vocab_size=len(vocab))
-    keras.utils.set_random_seed(seed)
-    model = variants.build_model(spec)
-    train_lib.save_spec(str(model_dir), spec, TAGS, train_lib.TrainJob(records_dir="", model_dir=str(model_dir)))
-    (model_dir / "tags.txt").write_text("".join(t + "\n" for t in TAGS), encoding="utf-8")
-    model.save(str(model_dir / "best.keras"))
-    return spec, model
 
 
 def run_python(code: str, *args, timeout=300) -> subprocess.CompletedProcess:
@@ -68,9 +47,10 @@ def run_python(code: str, *args, timeout=300) -> subprocess.CompletedProcess:
 def keras_clip_probabilities(prob_model, spec, waveform, ids, hop=None):
     """Reference: the Keras probability model on the tagger's windows, averaged (head -> [classes])."""
     from export import tflite
-    windows, starts = tagging.split_windows(waveform, spec.chunk_samples, hop or spec.chunk_samples // 2)
+    hop = hop or P.TagParams().hop_samples(spec.chunk_samples)
+    windows, starts = windows_lib.split_windows(waveform, windows_lib.WindowParams(spec.chunk_samples, hop))
     out = tflite.run_keras(prob_model, windows, np.repeat(np.asarray(ids, np.int32)[None], len(windows), 0))
-    return tagging.aggregate_windows(out), out, starts
+    return windows_lib.mean_over_windows(out), out, starts
 
 
 @pytest.fixture(scope="session")
@@ -204,7 +184,7 @@ def test_saved_model_runs_in_a_fresh_process_without_this_project(exported, tmp_
     def check(out, waveform, clip_ids, top_k=3):
         expected, per_window, starts = keras_clip_probabilities(model, spec, waveform, clip_ids)
         for head in ALL_HEADS:
-            np.testing.assert_allclose(out[tagging.PROBABILITY_OUTPUTS[head]], expected[head], atol=1e-5)
+            np.testing.assert_allclose(out[artifacts.PROBABILITY_OUTPUTS[head]], expected[head], atol=1e-5)
         order = np.argsort(-expected["tags"])[:top_k]
         assert out["top_k_tags"] == [TAGS[i] for i in order]
         np.testing.assert_allclose(out["top_k_scores"], expected["tags"][order], atol=1e-5)

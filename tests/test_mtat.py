@@ -10,7 +10,7 @@ import pickle
 import numpy as np
 import pytest
 
-from musictag_tf import mtat
+from musictag_tf.mtat import datasets as mtat
 from musictag_tf.errors import DatasetError
 from conftest import shared_path
 

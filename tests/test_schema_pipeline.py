@@ -6,6 +6,7 @@ import tensorflow as tf
 
 from musictag_tf import params as params_lib
 from musictag_tf.data import manifest as manifest_lib
+from musictag_tf import windows as windows_lib
 from musictag_tf.data import pipeline, schema
 
 
@@ -60,20 +61,6 @@ def test_random_crop_length_and_content():
     assert short.shape == (300,) and short[:100].sum() == 100 and short[100:].sum() == 0
 
 
-@pytest.mark.parametrize("n,chunk,cap,expect", [(1000, 300, 16, 6), (1000, 1000, 16, 1),
-                                                (100, 300, 16, 1), (10_000, 300, 16, 16)])
-def test_eval_chunks_cover_the_clip(n, chunk, cap, expect):
-    wave = tf.range(1, n + 1, dtype=tf.float32)
-    chunks = pipeline.eval_chunks(wave, chunk, cap).numpy()
-    assert chunks.shape == (expect, chunk)
-    assert chunks[0, 0] == 1  # first chunk starts at the clip's start
-    if n >= chunk:
-        assert chunks[-1, -1] == n  # last chunk ends at the clip's end
-        if expect < cap:  # uncapped: consecutive chunks overlap by at least half
-            starts = chunks[:, 0]
-            assert np.all(np.diff(starts) <= chunk // 2)
-
-
 def _write_split(tmp_path, split, records):
     name = manifest_lib.shard_name(split, 0, 1)
     with tf.io.TFRecordWriter(str(tmp_path / name)) as w:
@@ -95,8 +82,12 @@ def test_training_and_evaluation_datasets(tmp_path):
 
     batches = list(pipeline.evaluation_dataset([path], cfg, batch_size=3, max_chunks=16))
     clip_index = np.concatenate([b[2].numpy() for b in batches])
-    expected = [pipeline.num_eval_chunks(int(r.waveform.size), 8000, 16).numpy() for r in recs]
+    # the tagger's windows of 0.5 s (hop 0.25 s, last window at the clip's end) on clips of 1 .. 3 s
+    expected = [len(windows_lib.window_starts(r.waveform.size, cfg.window_params)) for r in recs]
+    assert expected == [3, 5, 7, 9, 11]
     np.testing.assert_array_equal(np.bincount(clip_index), expected)
+    spread = list(pipeline.evaluation_dataset([path], cfg, batch_size=3, max_chunks=2, windows="spread"))
+    assert np.bincount(np.concatenate([b[2].numpy() for b in spread])).tolist() == [2, 2, 2, 2, 2]
     ids = np.concatenate([b[0]["lyrics_ids"].numpy() for b in batches])
     np.testing.assert_array_equal(ids[clip_index == 0][0], [5, 9, 3, 0, 0, 0])
     assert not ids[clip_index == 1].any()  # clip 1 has no lyrics: all padding

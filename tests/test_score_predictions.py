@@ -14,8 +14,8 @@ import sys
 import numpy as np
 import pytest
 
-from musictag_tf import mtat
-from musictag_tf import score_predictions as sp
+from musictag_tf.mtat import datasets as mtat
+from musictag_tf.mtat import scoring as sp
 from musictag_tf.errors import DatasetError
 from conftest import PROJECT_ROOT, SHARED_DATA, shared_path
 
@@ -241,11 +241,11 @@ def test_markdown_report_marks_comparable_rows(perfect_scored):
     assert "| no |" in musicnn_row
 
 
-def test_cli_prints_table_and_writes_outputs(tmp_path, won_test):
+def test_musictag_evaluate_predictions_prints_table_and_writes_outputs(tmp_path, won_test):
     shared_path("mtat")
     pred = write_table(tmp_path / "p.csv", won_test.paths, 1.0 - won_test.labels)
     env = {**os.environ, "MUSICTAG_SHARED_DATA": str(SHARED_DATA), "TF_CPP_MIN_LOG_LEVEL": "2"}
-    cmd = [sys.executable, "-m", "musictag_tf.score_predictions", f"--predictions={pred}",
+    cmd = [sys.executable, "-m", "musictag_tf.evaluate", f"--predictions={pred}",
            "--ground_truth=won2020", "--split=test", f"--output_json={tmp_path / 'o.json'}",
            f"--output_md={tmp_path / 'o.md'}"]
     done = subprocess.run(cmd, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=120)
@@ -257,5 +257,5 @@ def test_cli_prints_table_and_writes_outputs(tmp_path, won_test):
     # A missing clip is a one-line error and a non-zero exit.
     write_table(pred, won_test.paths[1:], won_test.labels[1:])
     done = subprocess.run(cmd, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=120)
-    assert done.returncode == 2 and "musictag-score: error:" in done.stderr
+    assert done.returncode == 2 and "musictag-evaluate: error:" in done.stderr
     assert won_test.paths[0] in done.stderr

@@ -18,47 +18,18 @@ import tensorflow as tf
 from absl import flags
 
 from musictag_tf import params as P
-from musictag_tf import tagging
+from musictag_tf import errors
+from musictag_tf import windows as windows_lib
+from musictag_tf.tag import backends, cli as tag_cli, inputs, tagger as tag_tagger
 from musictag_tf.audio.io import write_audio
 from musictag_tf.data import schema
 from musictag_tf.errors import LyricsError
 from musictag_tf.lyrics import tokenize as tokenize_lib
 from musictag_tf.lyrics.core_ops_tokenizer import CoreOpsTokenizer
 
-from test_export import ALL_HEADS, PROJECT_ROOT, TAGS, make_model_dir  # tests/ is on sys.path (rootdir conftest)
+from conftest import ALL_HEADS, PROJECT_ROOT, TAGS, make_model_dir  # shared (tests/conftest.py)
 
 SR = 16000
-
-
-# ----------------------------------------------------------------------------- windows
-
-@pytest.mark.parametrize("samples, expected", [
-    (0, [0]), (1000, [0]), (32000, [0]), (32001, [0, 1]), (48000, [0, 16000]),
-    (50000, [0, 16000, 18000]), (80000, [0, 16000, 32000, 48000])])
-def test_window_starts_cover_the_clip_and_end_at_its_end(samples, expected):
-    starts = tagging.window_starts(samples, 32000, 16000)
-    assert starts.tolist() == expected
-    assert starts[-1] + 32000 == max(samples, 32000)
-    assert np.all(np.diff(starts) <= 16000) and np.all(np.diff(starts) > 0)
-
-
-def test_in_graph_window_layout_equals_python():
-    lengths = [0, 5, 31999, 32000, 32001, 47999, 48000, 100000, 333333]
-    starts, valid = tagging.window_layout_tf(tf.constant(lengths), 32000, 16000)
-    starts, valid = starts.numpy(), valid.numpy()
-    for row, n in enumerate(lengths):
-        expected = tagging.window_starts(n, 32000, 16000)
-        assert starts[row][valid[row]].tolist() == expected.tolist()
-        assert valid[row].sum() == len(expected) and not valid[row][len(expected):].any()
-
-
-def test_split_windows_zero_pads_only_a_short_clip():
-    wave = np.arange(1, 50001, dtype=np.float32)
-    windows, starts = tagging.split_windows(wave, 32000, 16000)
-    assert windows.shape == (3, 32000) and starts.tolist() == [0, 16000, 18000]
-    assert windows[-1, -1] == 50000 and windows[2, 0] == 18001
-    short, _ = tagging.split_windows(wave[:100], 32000, 16000)
-    assert short.shape == (1, 32000) and short[0, 99] == 100 and not short[0, 100:].any()
 
 
 # ----------------------------------------------------------------------------- core-ops tokenizer
@@ -159,9 +130,9 @@ def audio_dir(tmp_path_factory):
 
 def _run_main(args):
     fv = flags.FlagValues()
-    tagging.define_flags(fv)
+    tag_cli.define_flags(fv)
     argv = fv(["musictag tag"] + list(args))
-    return tagging.main(argv, fv)
+    return tag_cli.main(argv, fv)
 
 
 # ----------------------------------------------------------------------------- backends
@@ -169,9 +140,9 @@ def _run_main(args):
 def test_backends_agree_and_report_windows(models, audio_dir):
     results = {}
     for kind in ("model_dir", "saved_model", "tflite"):
-        tagger = tagging.load_tagger(models[kind])
+        tagger = backends.load_tagger(models[kind])
         assert tagger.info.tags == TAGS and tagger.info.heads == ALL_HEADS
-        results[kind] = tagging.tag_file(tagger, str(audio_dir / "song.wav"))
+        results[kind] = tag_tagger.tag_file(tagger, str(audio_dir / "song.wav"))
     ref = results["model_dir"]
     assert ref.duration_seconds == pytest.approx(5.3, abs=1e-3)
     assert ref.window_start_seconds.tolist() == pytest.approx([0.0, 1.0, 2.0, 3.0, 3.3], abs=1e-6)
@@ -192,19 +163,19 @@ def test_saved_model_base_dir_uses_the_highest_version(tmp_path, models):
         (tmp_path / version).mkdir()
         (tmp_path / version / "saved_model.pb").write_bytes(b"")
     (tmp_path / "99").mkdir()  # no saved_model.pb: not a version
-    assert tagging.resolve_saved_model_dir(str(tmp_path)) == str(tmp_path / "12")
-    assert tagging.resolve_saved_model_dir(str(tmp_path / "3")) == str(tmp_path / "3")
-    with pytest.raises(tagging.ModelLoadError, match="no saved_model.pb"):
-        tagging.resolve_saved_model_dir(str(tmp_path / "99"))
-    with pytest.raises(tagging.ModelLoadError, match="does not exist"):
-        tagging.load_tagger(str(tmp_path / "missing"))
+    assert backends.resolve_saved_model_dir(str(tmp_path)) == str(tmp_path / "12")
+    assert backends.resolve_saved_model_dir(str(tmp_path / "3")) == str(tmp_path / "3")
+    with pytest.raises(errors.ModelLoadError, match="no saved_model.pb"):
+        backends.resolve_saved_model_dir(str(tmp_path / "99"))
+    with pytest.raises(errors.ModelLoadError, match="does not exist"):
+        backends.load_tagger(str(tmp_path / "missing"))
 
 
 def test_real_clip_of_29_seconds(models, mtat_clip):
-    tagger = tagging.load_tagger(models["tflite"])
-    clip = tagging.tag_file(tagger, str(mtat_clip))
+    tagger = backends.load_tagger(models["tflite"])
+    clip = tag_tagger.tag_file(tagger, str(mtat_clip))
     assert clip.duration_seconds == pytest.approx(29.12, abs=0.02)
-    expected = tagging.window_starts(int(round(clip.duration_seconds * SR)), 2 * SR, SR)
+    expected = windows_lib.window_starts(int(round(clip.duration_seconds * SR)), windows_lib.WindowParams(2 * SR, SR))
     assert len(clip.window_start_seconds) == len(expected) == 29
     assert clip.window_start_seconds[-1] + 2.0 == pytest.approx(clip.duration_seconds, abs=1e-3)
 
@@ -240,7 +211,7 @@ def test_folders_are_recursed_and_bad_files_reported(models, audio_dir, tmp_path
 
 
 def test_csv_output_is_what_the_mtat_scorer_reads(models, audio_dir, tmp_path):
-    from musictag_tf import score_predictions
+    from musictag_tf.mtat import predictions as mtat_predictions
 
     out = tmp_path / "tags.csv"
     status = _run_main([str(audio_dir / "song.wav"), str(audio_dir / "nested"), f"--model={models['tflite']}",
@@ -248,7 +219,7 @@ def test_csv_output_is_what_the_mtat_scorer_reads(models, audio_dir, tmp_path):
     assert status == 0
     rows = list(csv.reader(out.read_text(encoding="utf-8").splitlines()))
     assert rows[0] == ["path"] + TAGS and len(rows) == 3
-    keys, scores = score_predictions.read_predictions(out, tags=TAGS)
+    keys, scores = mtat_predictions.read_predictions(out, tags=TAGS)
     assert [pathlib.Path(k).name for k in keys] == ["song.wav", "clip.mp3"]
     json_out = tmp_path / "tags.json"
     _run_main([str(audio_dir / "song.wav"), f"--model={models['tflite']}", f"--output={json_out}", "--notaggram"])
@@ -272,25 +243,25 @@ def test_plot_writes_one_taggram_png_per_file(models, audio_dir, tmp_path):
 
 
 def test_hop_seconds_changes_the_windows(models, audio_dir):
-    tagger = tagging.load_tagger(models["model_dir"])
-    clip = tagging.tag_file(tagger, str(audio_dir / "song.wav"), hop_samples=SR // 2)
+    tagger = backends.load_tagger(models["model_dir"])
+    clip = tag_tagger.tag_file(tagger, str(audio_dir / "song.wav"), hop_samples=SR // 2)
     assert len(clip.window_start_seconds) == 8  # 0, 0.5, ..., 3.0, then 3.3
 
 
 def test_lyrics_file_directory_and_unreadable_lyrics(models, audio_dir, tmp_path, capsys):
-    tagger = tagging.load_tagger(models["saved_model"])
+    tagger = backends.load_tagger(models["saved_model"])
     song = str(audio_dir / "song.wav")
     (tmp_path / "one.txt").write_text("Love, fire and the night! Dance, dance.", encoding="utf-8")
-    with_lyrics = tagging.tag_file(tagger, song, tagging.LyricsSource(
+    with_lyrics = tag_tagger.tag_file(tagger, song, inputs.LyricsSource(
         str(tmp_path / "one.txt"), tagger.info.vocab_path, tagger.info.lyrics_params))
-    without = tagging.tag_file(tagger, song)
+    without = tag_tagger.tag_file(tagger, song)
     assert np.abs(with_lyrics.probabilities["tags"] - without.probabilities["tags"]).max() > 1e-5
     # directory: <stem>.txt per audio file; a missing file means no lyrics
     lyrics_dir = tmp_path / "dir"
     lyrics_dir.mkdir()
     (lyrics_dir / "song.txt").write_text("Love, fire and the night! Dance, dance.", encoding="utf-8")
-    source = tagging.LyricsSource(str(lyrics_dir), tagger.info.vocab_path, tagger.info.lyrics_params)
-    np.testing.assert_allclose(tagging.tag_file(tagger, song, source).probabilities["tags"],
+    source = inputs.LyricsSource(str(lyrics_dir), tagger.info.vocab_path, tagger.info.lyrics_params)
+    np.testing.assert_allclose(tag_tagger.tag_file(tagger, song, source).probabilities["tags"],
                                with_lyrics.probabilities["tags"], atol=1e-6)
     clip_mp3 = str(audio_dir / "nested" / "clip.mp3")
     assert source.ids_for(clip_mp3) is None
@@ -301,7 +272,7 @@ def test_lyrics_file_directory_and_unreadable_lyrics(models, audio_dir, tmp_path
     assert status == 1
     assert f"{clip_mp3}: lyrics {lyrics_dir / 'clip.txt'}: not valid UTF-8" in capsys.readouterr().err
     with pytest.raises(LyricsError, match="no lyrics vocabulary"):
-        tagging.LyricsSource(str(tmp_path / "one.txt"), None, {})
+        inputs.LyricsSource(str(tmp_path / "one.txt"), None, {})
 
 
 def test_usage_errors_exit_2(models, tmp_path, capsys):

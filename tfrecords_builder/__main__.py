@@ -38,6 +38,8 @@ import sys
 
 from absl import app, flags
 
+from musictag_tf import params as params_lib
+
 FLAGS = flags.FLAGS
 LOCAL_RUNNER = "local"
 # Beam 2.77's DirectRunner first tries to download its Prism binary from GitHub, then falls
@@ -45,32 +47,35 @@ LOCAL_RUNNER = "local"
 # Ask for PrismRunner explicitly to get Prism.
 BEAM_ALIASES = {"beam": "FnApiRunner", "direct": "FnApiRunner", "directrunner": "FnApiRunner"}
 
-# Defaults mirror musictag_tf.params.BuilderParams (kept literal so --help needs no TensorFlow).
+# Flag defaults come from musictag_tf.params.BuilderParams (params imports no TensorFlow, so
+# --help stays fast).
+_BUILDER = params_lib.BuilderParams()  # every flag default below comes from it
+
 flags.DEFINE_string("mtat_dir", None, "MTAT tree: folder with annotations_final.csv and mp3 folders 0-f.")
 flags.DEFINE_string("table", None, "Generic table (CSV/TSV): audio_path, tags[, clip_id, split, lyrics, "
                     "lyrics_file, track_id, energy, stress, quadrant]. See tfrecords_builder/sources.py.")
 flags.DEFINE_string("out_dir", None, "Records directory to write (created; re-running resumes).")
 flags.DEFINE_string("audio_root", None, "Base folder of relative audio paths (default: --mtat_dir, or the "
                     "table's folder).")
-flags.DEFINE_enum("split", "folders", ["folders", "won2020"], "MTAT split: the paper's folders (0-b train, "
+flags.DEFINE_enum("split", _BUILDER.split, ["folders", "won2020"], "MTAT split: the paper's folders (0-b train, "
                   "c valid, d-f test) or Won et al. 2020's lists (clips in none are skipped and counted). "
                   "Tables use their split column, else a stable 80/10/10 hash split.")
 flags.DEFINE_string("split_dir", None, "Folder with won2020/ and pons_musicnn/index_mtt.tsv "
                     "(default: ../shared/data/mtat or $MUSICTAG_SHARED_DATA/mtat).")
-flags.DEFINE_integer("top_n", 50, "Use the N most frequent tags (ignored with --tags_file).")
+flags.DEFINE_integer("top_n", _BUILDER.top_n_tags, "Use the N most frequent tags (ignored with --tags_file).")
 flags.DEFINE_string("tags_file", None, "Tag list file (one per line) to use instead of the top N.")
 flags.DEFINE_string("lyrics_table", None, "Lyrics table keyed by clip_id or track_id "
                     "(lyrics_file or lyrics column), e.g. the synthetic lyrics.tsv.")
 flags.DEFINE_string("labels_table", None, "Emotion labels: clip_id, energy, stress[, quadrant] "
                     "(0/1/0-3 or names), e.g. the synthetic emotion.tsv.")
-flags.DEFINE_integer("clips_per_shard", 256, "Clips per TFRecord shard.")
-flags.DEFINE_integer("num_workers", 0, "Worker processes (0 = all cores; 1 = in this process).")
+flags.DEFINE_integer("clips_per_shard", _BUILDER.clips_per_shard, "Clips per TFRecord shard.")
+flags.DEFINE_integer("num_workers", _BUILDER.num_workers, "Worker processes (0 = all cores; 1 = in this process).")
 flags.DEFINE_enum("pool", "auto", ["auto", "always", "never"], "Local runner: 'auto' times the first clips "
                   "in this process and starts a spawn pool of --num_workers only when the rest would take "
                   "over a minute and >= 3 workers are available (see tfrecords_builder/build.py); "
                   "'always' / 'never' decide for it.")
-flags.DEFINE_bool("keep_waveform", True, "Store the int16 waveform (needed by the waveform branch).")
-flags.DEFINE_bool("store_segments", True, "Store adaptive segment boundaries.")
+flags.DEFINE_bool("keep_waveform", _BUILDER.keep_waveform, "Store the int16 waveform (needed by the waveform branch).")
+flags.DEFINE_bool("store_segments", _BUILDER.store_segments, "Store adaptive segment boundaries.")
 flags.DEFINE_string("params_json", None, "JSON (file or inline) with 'audio', 'lyrics', 'segments' "
                     "sections overriding musictag_tf.params defaults.")
 flags.DEFINE_string("runner", LOCAL_RUNNER, "'local' (process pool) or an Apache Beam runner: beam or "
@@ -149,8 +154,8 @@ def main(argv):
         raise app.UsageError(f"unexpected arguments {extra_args or FLAGS.beam_args!r}: pipeline options "
                              "are only for a Beam --runner")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from musictag_tf.errors import MusictagError
-    from musictag_tf.params import BuilderParams, ConfigError
+    from musictag_tf import errors
+    from musictag_tf.params import BuilderParams
 
     try:
         audio, lyrics, segments = load_params_json(FLAGS.params_json)
@@ -179,9 +184,8 @@ def main(argv):
             from tfrecords_builder.summary import format_report
 
             print(format_report(manifest, records_dir=FLAGS.out_dir))
-    except (MusictagError, ConfigError) as exc:
-        print(f"musictag-build: error: {exc}", file=sys.stderr)
-        return 1
+    except errors.MusictagError as exc:  # includes ConfigError
+        return errors.report("musictag-build", exc, status=1)
     return 0
 
 

@@ -41,6 +41,7 @@ import tensorflow as tf
 from apache_beam.io.tfrecordio import WriteToTFRecord
 from apache_beam.options.pipeline_options import PipelineOptions
 
+from musictag_tf import fileio
 from musictag_tf.data import manifest as manifest_lib
 from musictag_tf.data.schema import SPLITS
 from musictag_tf.params import AudioParams, BuilderParams, LyricsParams, SegmentParams
@@ -150,7 +151,7 @@ def write_tasks(path: str, tasks: Sequence[process.ClipTask]) -> None:
     A file rather than ``beam.Create``: 25,863 MTAT tasks would otherwise be embedded in the
     job graph, which Dataflow caps at ~10 MB.
     """
-    manifest_lib.write_text_atomic(path, "".join(writer_lib.task_json(t) + "\n" for t in tasks))
+    fileio.write_atomic(path, "".join(writer_lib.task_json(t) + "\n" for t in tasks))
 
 
 def build_pipeline(pipeline: beam.Pipeline, prepared: build_lib.Prepared, out_dir: str,

@@ -46,6 +46,7 @@ from typing import Dict, List, Optional, Sequence
 
 import tensorflow as tf
 
+from musictag_tf import fileio
 from musictag_tf.data import manifest as manifest_lib
 from musictag_tf.data.schema import SCHEMA_VERSION
 from musictag_tf.errors import LyricsError
@@ -186,9 +187,9 @@ def prepare(collection: Collection, *, audio_params: AudioParams = AudioParams()
 def write_vocabularies(out_dir: str, prepared: Prepared) -> None:
     """tags.txt and vocab.txt (Vocabulary.save's format), each written atomically."""
     tf.io.gfile.makedirs(out_dir)
-    manifest_lib.write_text_atomic(os.path.join(out_dir, manifest_lib.TAGS_NAME),
+    fileio.write_atomic(os.path.join(out_dir, manifest_lib.TAGS_NAME),
                                    "".join(f"{t}\n" for t in prepared.tags.tags))
-    manifest_lib.write_text_atomic(os.path.join(out_dir, manifest_lib.VOCAB_NAME),
+    fileio.write_atomic(os.path.join(out_dir, manifest_lib.VOCAB_NAME),
                                    "\n".join(prepared.vocab_tokens) + "\n")
 
 

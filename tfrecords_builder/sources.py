@@ -11,7 +11,7 @@ its split, positive tags by name, lyrics reference and emotion labels):
     0/ ... f/               the clips, e.g. f/american_bach_soloists-...-30-59.mp3
 
 Splits: ``"folders"`` (the paper's: folders 0-b train, c valid, d-f test) or ``"won2020"``
-(Won et al.'s lists via ``musictag_tf.mtat.read_won_split``; clips in none of the lists are
+(Won et al.'s lists via ``musictag_tf.mtat.datasets.read_won_split``; clips in none of the lists are
 skipped and counted). MTAT file names end in ``-<start>-<end>.mp3`` (seconds of the source
 track; all 25,863 clips say 29 s), which gives ``expected_seconds`` so a truncated clip (which
 libmpg123 decodes silently to fewer samples, see musictag_tf/audio/io.py) is caught. The
@@ -52,20 +52,22 @@ All files are read through ``tf.io.gfile`` (local paths or gs://). Every problem
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import hashlib
-import io
 import os
 import re
-from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+from typing import Dict, Iterable, List, Mapping, Optional, Tuple
 
-import tensorflow as tf
 
-from musictag_tf import mtat
+from musictag_tf.mtat import datasets as mtat
 from musictag_tf.data.manifest import Failure
-from musictag_tf.data.schema import ENERGY_NAMES, QUADRANT_NAMES, SPLITS, STRESS_NAMES, UNKNOWN_LABEL
+from musictag_tf.data.schema import SPLITS, UNKNOWN_LABEL
 from musictag_tf.errors import DatasetError
+from musictag_tf.fileio import folder_of as _folder_of, is_url as _is_url, join_path
+from musictag_tf.tables import read_delimited
+from tfrecords_builder.labels import (_CLIP_COLUMNS, _EMOTION_COLUMNS, _LYRICS_FILE_COLUMNS,
+                                      _LYRICS_TEXT_COLUMNS, _TRACK_COLUMNS, LyricsTable, parse_emotion,
+                                      read_labels_table, read_lyrics_table)
 
 ANNOTATIONS_NAME = "annotations_final.csv"
 MTAT_FOLDERS = tuple("0123456789abcdef")
@@ -77,11 +79,6 @@ TAG_SEPARATORS = re.compile(r"[;|]")
 _MTAT_CLIP_NAME = re.compile(r"^(?P<track>.+)-(?P<start>\d+)-(?P<end>\d+)\.mp3$", re.IGNORECASE)
 
 _AUDIO_COLUMNS = ("audio_path", "path", "mp3_path", "file", "filename")
-_CLIP_COLUMNS = ("clip_id", "id")
-_TRACK_COLUMNS = ("track_id", "track")
-_LYRICS_TEXT_COLUMNS = ("lyrics", "lyrics_text")
-_LYRICS_FILE_COLUMNS = ("lyrics_file", "lyrics_path")
-_EMOTION_COLUMNS = ("energy", "stress", "quadrant")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -139,84 +136,8 @@ class Collection:
 
 # ---------------------------------------------------------------------------- table reading
 
-def _read_text(path: str, what: str) -> str:
-    if not tf.io.gfile.exists(path):
-        raise DatasetError(f"{path}: {what} not found")
-    try:
-        with tf.io.gfile.GFile(path, "rb") as f:
-            data = f.read()
-    except tf.errors.OpError as exc:
-        raise DatasetError(f"{path}: cannot read {what}: {exc.message}") from exc
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise DatasetError(f"{path}: {what} is not UTF-8 text (byte {exc.start})") from exc
-
-
-@dataclasses.dataclass
-class Table:
-    """A delimited text table: lower-cased header names and rows as dicts, with line numbers."""
-
-    path: str
-    header: List[str]
-    rows: List[Tuple[int, Dict[str, str]]]
-
-    def column(self, names: Sequence[str], required: bool = False, what: str = "") -> Optional[str]:
-        """The first of ``names`` present in the header; DatasetError if required and absent."""
-        for name in names:
-            if name in self.header:
-                return name
-        if required:
-            raise DatasetError(
-                f"{self.path}: missing column {names[0]!r}{' (' + what + ')' if what else ''}; "
-                f"accepted names: {', '.join(names)}; the header has: {', '.join(self.header)}")
-        return None
-
-
-def read_delimited(path: str, what: str = "table") -> Table:
-    """Read a CSV/TSV with a header row (tab-separated if the header holds a tab)."""
-    text = _read_text(path, what)
-    first_line = text.split("\n", 1)[0]
-    if not first_line.strip():
-        raise DatasetError(f"{path}: {what} is empty or has no header row")
-    delimiter = "\t" if "\t" in first_line else ","
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, quotechar='"')
-    try:
-        raw_header = next(reader)
-        header = [h.strip().lower() for h in raw_header]
-        duplicates = sorted({h for h in header if header.count(h) > 1})
-        if duplicates:
-            raise DatasetError(f"{path}: duplicate columns {duplicates}")
-        rows = []
-        for fields in reader:
-            line = reader.line_num
-            if not fields or all(not f.strip() for f in fields):
-                continue
-            if len(fields) != len(header):
-                raise DatasetError(f"{path}:{line}: {len(fields)} fields, the header has {len(header)}")
-            rows.append((line, dict(zip(header, fields))))
-    except csv.Error as exc:
-        raise DatasetError(f"{path}:{reader.line_num}: malformed {what}: {exc}") from exc
-    return Table(path=path, header=header, rows=rows)
-
-
 # ---------------------------------------------------------------------------- paths
 
-def _is_url(path: str) -> bool:
-    return "://" in path
-
-
-def join_path(root: str, relative: str) -> str:
-    """``relative`` under ``root`` unless it is already absolute or a URL."""
-    if _is_url(relative) or os.path.isabs(relative):
-        return relative
-    if _is_url(root):
-        return root.rstrip("/") + "/" + relative.lstrip("/")
-    return os.path.normpath(os.path.join(root, relative))
-
-
-def _folder_of(path: str) -> str:
-    return os.path.dirname(path) if not _is_url(path) else path.rsplit("/", 1)[0]
 
 
 def mtat_clip_name(path: str) -> Optional[Tuple[str, float]]:
@@ -240,108 +161,6 @@ def check_audio_paths_exist(collection: Collection, root: Optional[str] = None) 
         root = root or collection.description.get("audio_root", "")
         raise DatasetError(f"{root}: none of the {len(local)} audio files listed exist (e.g. {examples}); "
                            "is the audio root right?")
-
-
-# ---------------------------------------------------------------------------- labels
-
-def parse_class(value: str, names: Sequence[str], what: str, where: str) -> int:
-    """'' -> -1; an int in [0, len(names)) or one of ``names`` (case-insensitive) -> its index."""
-    text = str(value).strip().lower()
-    if text in ("", "-1", "na", "n/a", "none", "unknown"):
-        return UNKNOWN_LABEL
-    if re.fullmatch(r"\d+", text):
-        index = int(text)
-        if index < len(names):
-            return index
-    elif text in names:
-        return list(names).index(text)
-    raise DatasetError(f"{where}: {what} must be 0..{len(names) - 1} or one of {', '.join(names)}, got {value!r}")
-
-
-def parse_emotion(energy: str, stress: str, quadrant: str, where: str) -> Tuple[int, int, int]:
-    """Thayer labels from table cells -> (energy, stress, quadrant), -1 where unknown.
-
-    quadrant = 2 * energy + stress: derived from the two dimensions when absent, and the two
-    dimensions from the quadrant when they are absent; inconsistent values are an error.
-    """
-    e = parse_class(energy, ENERGY_NAMES, "energy", where)
-    s = parse_class(stress, STRESS_NAMES, "stress", where)
-    q = parse_class(quadrant, QUADRANT_NAMES, "quadrant", where)
-    if q != UNKNOWN_LABEL:
-        if e == UNKNOWN_LABEL:
-            e = q // 2
-        if s == UNKNOWN_LABEL:
-            s = q % 2
-        if 2 * e + s != q:
-            raise DatasetError(f"{where}: quadrant {q} ({QUADRANT_NAMES[q]}) contradicts energy {e} and "
-                               f"stress {s} (quadrant = 2 * energy + stress)")
-    elif e != UNKNOWN_LABEL and s != UNKNOWN_LABEL:
-        q = 2 * e + s
-    return e, s, q
-
-
-def read_labels_table(path: str) -> Dict[str, Tuple[int, int, int]]:
-    """clip_id -> (energy, stress, quadrant) from a labels TSV/CSV (see the module docstring)."""
-    table = read_delimited(path, "labels table")
-    key = table.column(_CLIP_COLUMNS, required=True, what="clip key")
-    present = [c for c in _EMOTION_COLUMNS if c in table.header]
-    if not present:
-        raise DatasetError(f"{path}: missing emotion columns; need energy and stress, or quadrant; "
-                           f"the header has: {', '.join(table.header)}")
-    labels = {}
-    for line, row in table.rows:
-        clip_id = row[key].strip()
-        where = f"{path}:{line}"
-        if clip_id in labels:
-            raise DatasetError(f"{where}: duplicate clip_id {clip_id!r}")
-        labels[clip_id] = parse_emotion(row.get("energy", ""), row.get("stress", ""),
-                                        row.get("quadrant", ""), where)
-    return labels
-
-
-@dataclasses.dataclass
-class LyricsTable:
-    """Lyrics references keyed by clip and by track: key -> ("text", str) or ("file", path)."""
-
-    path: str
-    by_clip: Dict[str, Tuple[str, str]]
-    by_track: Dict[str, Tuple[str, str]]
-
-
-def read_lyrics_table(path: str) -> LyricsTable:
-    """Read a lyrics table (see the module docstring); file paths resolved against its folder."""
-    table = read_delimited(path, "lyrics table")
-    clip_key = table.column(_CLIP_COLUMNS)
-    track_key = table.column(_TRACK_COLUMNS)
-    if clip_key is None and track_key is None:
-        raise DatasetError(f"{path}: missing key column: need clip_id or track_id; "
-                           f"the header has: {', '.join(table.header)}")
-    text_col = table.column(_LYRICS_TEXT_COLUMNS)
-    file_col = table.column(_LYRICS_FILE_COLUMNS)
-    if text_col is None and file_col is None:
-        raise DatasetError(f"{path}: missing lyrics column: need lyrics_file or lyrics; "
-                           f"the header has: {', '.join(table.header)}")
-    root = _folder_of(path)
-    by_clip: Dict[str, Tuple[str, str]] = {}
-    by_track: Dict[str, Tuple[str, str]] = {}
-    for line, row in table.rows:
-        where = f"{path}:{line}"
-        value = None
-        if file_col is not None and row[file_col].strip():
-            value = ("file", join_path(root, row[file_col].strip()))
-        elif text_col is not None and row[text_col].strip():
-            value = ("text", row[text_col])
-        if value is None:
-            continue  # a row without lyrics: the clip simply has none
-        clip_id = row[clip_key].strip() if clip_key else ""
-        track = row[track_key].strip() if track_key else ""
-        if not clip_id and not track:
-            raise DatasetError(f"{where}: row has neither a clip_id nor a track_id")
-        target, key = (by_clip, clip_id) if clip_id else (by_track, track)
-        if key in target:
-            raise DatasetError(f"{where}: duplicate lyrics for {key!r}")
-        target[key] = value
-    return LyricsTable(path=path, by_clip=by_clip, by_track=by_track)
 
 
 def _attach_extras(clips: List[SourceClip], lyrics: Optional[LyricsTable],

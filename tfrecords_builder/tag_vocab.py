@@ -21,7 +21,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import tensorflow as tf
 
-from musictag_tf import mtat
+from musictag_tf.mtat import datasets as mtat
 from musictag_tf.data.manifest import Failure
 from musictag_tf.errors import DatasetError
 from tfrecords_builder.sources import Collection

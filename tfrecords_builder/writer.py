@@ -33,7 +33,8 @@ from typing import Dict, Iterable, List, Optional, Sequence
 
 import tensorflow as tf
 
-from musictag_tf.data.manifest import SHARD_PATTERN, shard_name, write_text_atomic
+from musictag_tf.data.manifest import SHARD_PATTERN, shard_name
+from musictag_tf.fileio import write_atomic
 from musictag_tf.data.schema import SPLITS
 from musictag_tf.errors import DatasetError
 from tfrecords_builder.process import ClipOutcome, ClipTask
@@ -42,7 +43,7 @@ from tfrecords_builder.summary import ShardSummary
 SUMMARY_DIR = "shard_summaries"
 LOCK_NAME = ".build.lock"
 _TMP_MARK = ".tmp-"
-_TMP_FILE = re.compile(r"\.tmp-\d+$")  # "<file>.tmp-<pid>": ShardWriter and write_text_atomic
+_TMP_FILE = re.compile(r"\.tmp-\d+$")  # "<file>.tmp-<pid>": ShardWriter and fileio.write_atomic
 
 
 def _sha256(text: str) -> str:
@@ -169,7 +170,7 @@ class ShardWriter:
         self._writer = None
         self.summary.num_bytes = int(tf.io.gfile.stat(self.tmp).length)
         tf.io.gfile.makedirs(os.path.join(self.out_dir, SUMMARY_DIR))
-        write_text_atomic(summary_path(self.out_dir, self.plan.name), self.summary.to_json())
+        write_atomic(summary_path(self.out_dir, self.plan.name), self.summary.to_json())
         tf.io.gfile.rename(self.tmp, self.final, overwrite=True)
         self.committed = True
         return self.summary

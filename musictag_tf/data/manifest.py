@@ -23,12 +23,14 @@ from typing import Dict, List, Optional
 
 import tensorflow as tf
 
+from musictag_tf import artifacts
 from musictag_tf import params as params_lib
 from musictag_tf.errors import DatasetError
+from musictag_tf.fileio import read_lines, write_atomic
 
 MANIFEST_NAME = "manifest.json"
-TAGS_NAME = "tags.txt"
-VOCAB_NAME = "vocab.txt"
+TAGS_NAME = artifacts.TAGS_FILE
+VOCAB_NAME = artifacts.VOCAB_FILE
 SHARD_PATTERN = re.compile(r"^(train|valid|test)-(\d{5})-of-(\d{5})\.tfrecord$")
 
 
@@ -81,16 +83,8 @@ class Manifest:
         return params_lib.from_dict(params_lib.SegmentParams, self.config.get("segments", {}))
 
 
-def write_text_atomic(path: str, text: str) -> None:
-    """Write a whole text file under a temporary name, then rename (tf.io.gfile paths)."""
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with tf.io.gfile.GFile(tmp, "w") as f:
-        f.write(text)
-    tf.io.gfile.rename(tmp, path, overwrite=True)
-
-
 def write_manifest(records_dir: str, manifest: Manifest) -> None:
-    write_text_atomic(os.path.join(records_dir, MANIFEST_NAME), manifest.to_json())
+    write_atomic(os.path.join(records_dir, MANIFEST_NAME), manifest.to_json())
 
 
 def read_manifest(records_dir: str) -> Manifest:
@@ -102,11 +96,6 @@ def read_manifest(records_dir: str) -> Manifest:
             return Manifest.from_json(f.read())
         except (ValueError, TypeError, KeyError) as exc:
             raise DatasetError(f"{path}: malformed manifest: {exc}") from exc
-
-
-def read_lines(path: str) -> List[str]:
-    with tf.io.gfile.GFile(path, "r") as f:
-        return [line.rstrip("\n") for line in f if line.strip()]
 
 
 def read_tags(records_dir: str) -> List[str]:

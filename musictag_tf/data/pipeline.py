@@ -8,9 +8,13 @@ Labels:
     energy, stress int32 [batch] in {0, 1}; quadrant int32 [batch] in {0..3}; -1 = unknown
 
 Training draws random crops of ``chunk_samples`` from each clip (zero-padded when the clip is
-shorter); evaluation covers each clip with evenly spaced chunks (50 % overlap, at most
-``TrainParams.eval_chunks``; the MTAT literature averages 16) whose predictions the evaluator
-averages per clip. Evaluation order is deterministic.
+shorter). Evaluation cuts each clip into windows whose predictions the evaluator averages per
+clip, by default exactly the windows ``musictag tag`` and the SavedModel use
+(``windows="tagger"``: musictag_tf.windows, hop ``TagParams.hop_fraction`` of a window, the last
+window ending at the clip's end), so the reported metrics are what users get;
+``windows="spread"`` is the MTAT literature's protocol (at most ``max_chunks`` chunks spread
+evenly over the clip, 16 in the papers) for comparisons with published numbers. Evaluation
+order is deterministic.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from typing import List, Optional
 import tensorflow as tf
 
 from musictag_tf import params as params_lib
+from musictag_tf import windows as windows_lib
 from musictag_tf.data import manifest as manifest_lib
 from musictag_tf.data import schema
 
@@ -36,14 +41,22 @@ class PipelineConfig:
     chunk_samples: int
     max_tokens: int
     sample_rate: int
+    hop_samples: int = 0  # tagger windows' hop, samples; 0 = TagParams().hop_fraction of a chunk
 
     @classmethod
-    def from_records(cls, manifest: manifest_lib.Manifest, model_params: params_lib.ModelParams):
+    def from_records(cls, manifest: manifest_lib.Manifest, model_params: params_lib.ModelParams,
+                     tag_params: params_lib.TagParams = params_lib.TagParams()):
         audio = manifest.audio_params()
-        return cls(num_tags=manifest.num_tags,
-                   chunk_samples=audio.seconds_to_samples(model_params.chunk_seconds),
+        chunk = audio.seconds_to_samples(model_params.chunk_seconds)
+        return cls(num_tags=manifest.num_tags, chunk_samples=chunk,
                    max_tokens=manifest.lyrics_params().max_tokens,
-                   sample_rate=audio.sample_rate)
+                   sample_rate=audio.sample_rate, hop_samples=tag_params.hop_samples(chunk))
+
+    @property
+    def window_params(self) -> windows_lib.WindowParams:
+        """The tagger's windows for this model (musictag_tf.windows)."""
+        hop = self.hop_samples or params_lib.TagParams().hop_samples(self.chunk_samples)
+        return windows_lib.WindowParams(window_samples=self.chunk_samples, hop_samples=hop)
 
 
 def pad_tokens(ids: tf.Tensor, max_tokens: int) -> tf.Tensor:
@@ -65,27 +78,27 @@ def random_crop(waveform: tf.Tensor, chunk_samples: int, seed: Optional[int] = N
     return tf.ensure_shape(waveform[start:start + chunk_samples], [chunk_samples])
 
 
-def num_eval_chunks(num_samples: tf.Tensor, chunk_samples: int, max_chunks: int) -> tf.Tensor:
-    """Chunks covering a clip with >= 50 % overlap: min(max_chunks, ceil((n - c) / (c/2)) + 1)."""
-    hop = max(1, chunk_samples // 2)
-    extra = tf.maximum(0, num_samples - chunk_samples)
-    count = (extra + hop - 1) // hop + 1
-    return tf.minimum(tf.cast(max_chunks, count.dtype), count)
+def spread_chunks(waveform: tf.Tensor, chunk_samples: int, max_chunks: int) -> tf.Tensor:
+    """float32 [samples] -> float32 [k, chunk_samples]: the literature's evenly spread chunks.
 
-
-def eval_chunks(waveform: tf.Tensor, chunk_samples: int, max_chunks: int) -> tf.Tensor:
-    """float32 [samples] -> float32 [k, chunk_samples]: evenly spaced chunks covering the clip.
-
-    The first chunk starts at 0 and the last ends at the clip's end; k = num_eval_chunks().
+    The first chunk starts at 0 and the last ends at the clip's end (windows.spread_starts).
     """
-    waveform = pad_to_length(waveform, chunk_samples)
-    n = tf.shape(waveform)[0]
-    k = num_eval_chunks(n, chunk_samples, max_chunks)
-    last_start = n - chunk_samples
-    steps = tf.maximum(k - 1, 1)
-    starts = (tf.range(k) * last_start) // steps
-    index = starts[:, None] + tf.range(chunk_samples)[None, :]
-    return tf.gather(waveform, index)
+    starts = windows_lib.spread_starts_tf(tf.shape(waveform)[0], chunk_samples, max_chunks)
+    return windows_lib.gather_windows_tf(waveform, starts, windows_lib.WindowParams(chunk_samples, chunk_samples))
+
+
+def eval_windows(waveform: tf.Tensor, config: PipelineConfig, windows: str = "tagger",
+                 max_chunks: int = 16) -> tf.Tensor:
+    """float32 [samples] -> float32 [k, chunk_samples]: the windows evaluation averages over.
+
+    ``windows="tagger"``: musictag tag's windows (windows.clip_windows_tf with
+    ``config.window_params``); ``"spread"``: ``spread_chunks`` (at most ``max_chunks``).
+    """
+    if windows == "tagger":
+        return windows_lib.clip_windows_tf(waveform, config.window_params)[0]
+    if windows == "spread":
+        return spread_chunks(waveform, config.chunk_samples, max_chunks)
+    raise ValueError(f"windows must be one of {params_lib.EVAL_WINDOWS}, got {windows!r}")
 
 
 def _labels(clip: dict) -> dict:
@@ -141,18 +154,18 @@ def training_dataset(files: List[str], config: PipelineConfig, batch_size: int,
 
 
 def evaluation_dataset(files: List[str], config: PipelineConfig, batch_size: int,
-                       max_chunks: int = 16) -> tf.data.Dataset:
-    """Deterministic batches of eval chunks: (features, labels, clip_index).
+                       max_chunks: int = 16, windows: str = "tagger") -> tf.data.Dataset:
+    """Deterministic batches of evaluation windows: (features, labels, clip_index).
 
-    Every clip is cut into ``eval_chunks`` windows; each window carries its clip's running
-    index (order of the shards), so predictions can be averaged per clip
-    (see ``musictag_tf.evaluate.aggregate_by_clip``).
+    Every clip is cut by ``eval_windows`` (``windows`` = "tagger" or "spread"; ``max_chunks``
+    caps "spread" only); each window carries its clip's running index (order of the shards),
+    so predictions can be averaged per clip (``musictag_tf.predict.aggregate_by_clip``).
     """
     clips = _read_clips(files, config.num_tags, shuffle_files=False, seed=None,
                         deterministic=True).enumerate()
 
     def to_chunks(index, clip):
-        chunks = eval_chunks(clip["waveform"], config.chunk_samples, max_chunks)
+        chunks = eval_windows(clip["waveform"], config, windows, max_chunks)
         k = tf.shape(chunks)[0]
         ids = pad_tokens(clip["lyrics_ids"], config.max_tokens)
         features = {"waveform": chunks, "lyrics_ids": tf.tile(ids[None], [k, 1])}

@@ -41,13 +41,11 @@ SCHEMA_VERSION = 1
 WAVEFORM_SCALE = 32767.0  # float [-1, 1] <-> int16
 UNKNOWN_LABEL = -1
 
-SPLITS = ("train", "valid", "test")
-EMOTION_KEYS = ("energy", "stress", "quadrant")
-EMOTION_CLASSES = {"energy": 2, "stress": 2, "quadrant": 4}
-ENERGY_NAMES = ("low", "high")
-STRESS_NAMES = ("low", "high")
-# Thayer's quadrants, indexed by 2 * energy + stress.
-QUADRANT_NAMES = ("contentment", "depression", "exuberance", "anxious")
+from musictag_tf.params import EMOTION_HEADS, SPLITS  # noqa: E402,F401  (SPLITS re-exported)
+EMOTION_KEYS = tuple(EMOTION_HEADS)
+EMOTION_CLASSES = EMOTION_HEADS
+from musictag_tf.emotion import (CLASS_NAMES, ENERGY_NAMES, QUADRANT_NAMES,  # noqa: E402,F401
+                                 STRESS_NAMES, quadrant_index)
 
 
 @dataclasses.dataclass

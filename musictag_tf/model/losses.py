@@ -17,7 +17,10 @@ over tags and batch, exactly like ``keras.losses.BinaryCrossentropy``.
 
 from __future__ import annotations
 
+from typing import Dict
+
 import keras
+import tensorflow as tf
 from keras import ops
 
 
@@ -95,3 +98,33 @@ class WeightedBinaryCrossentropy(keras.losses.Loss):
             "dtype": self.dtype,
         })
         return config
+
+
+class MultiHeadLoss:
+    """Per-example training loss over the model's heads.
+
+    tags: weighted BCE from logits (alpha = TrainParams.pos_weight), mean over tags;
+    emotion heads: softmax cross-entropy, zero where the label is unknown (-1).
+    total = tag_loss_weight * tags + emotion_loss_weight * sum(emotion heads).
+    ``train_params``: a musictag_tf.params.TrainParams. ``per_example`` takes logits
+    head -> [batch, classes] and labels (tags float32 [batch, num_tags], emotion int [batch])
+    and returns float32 [batch].
+    """
+
+    def __init__(self, heads, train_params):
+        self.heads = tuple(heads)
+        self.tp = train_params
+        self.tag_loss = WeightedBinaryCrossentropy(
+            pos_weight=train_params.pos_weight, from_logits=True, reduction=None)
+
+    def per_example(self, logits: Dict[str, tf.Tensor], labels: Dict[str, tf.Tensor]) -> tf.Tensor:
+        total = 0.0
+        for head in self.heads:
+            out = tf.cast(logits[head], tf.float32)
+            if head == "tags":
+                total += self.tp.tag_loss_weight * self.tag_loss(labels["tags"], out)
+            else:
+                y = tf.cast(labels[head], tf.int32)
+                ce = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=tf.maximum(y, 0), logits=out)
+                total += self.tp.emotion_loss_weight * tf.where(y >= 0, ce, tf.zeros_like(ce))
+        return total

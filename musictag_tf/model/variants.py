@@ -33,8 +33,8 @@ from musictag_tf.model import branches
 from musictag_tf.model.fusion import LinearWeightedFusion
 from musictag_tf.model import layers as mt_layers
 
-EMOTION_HEADS = {"energy": 2, "stress": 2, "quadrant": 4}
-VARIANTS = ("cnn_sam", "linear_fusion", "audio_vgg", "lyrics_textcnn")
+EMOTION_HEADS = params_lib.EMOTION_HEADS
+VARIANTS = params_lib.VARIANTS
 USES_LYRICS = {"cnn_sam": True, "linear_fusion": True, "audio_vgg": False, "lyrics_textcnn": True}
 
 

@@ -41,7 +41,6 @@ import json
 import multiprocessing
 import os
 import pathlib
-import tempfile
 import time
 from typing import Optional
 
@@ -49,6 +48,7 @@ import numpy as np
 import soundfile as sf
 
 from musictag_tf.errors import DatasetError
+from musictag_tf.fileio import write_atomic
 from musictag_tf.params import AudioParams, SyntheticParams, to_dict
 from tfrecords_builder.synthetic.lyrics_text import lyrics_of
 from tfrecords_builder.synthetic.render import render_clip
@@ -161,10 +161,6 @@ def mp3_name(spec: ClipSpec, folder: str) -> str:
     return f"{folder}/synthetic-{spec.genre}-{spec.clip_id:06d}-0-{spec.seconds:g}.mp3"
 
 
-def _write_text_atomic(path: pathlib.Path, text: str) -> None:
-    _write_bytes_atomic(path, text.encode("utf-8"))
-
-
 def encode_mp3(waveform: np.ndarray, sample_rate: int) -> bytes:
     """mp3 bytes (libsndfile/LAME defaults: ~32 kbit/s for 16 kHz mono) that decode without clipping.
 
@@ -185,25 +181,6 @@ def encode_mp3(waveform: np.ndarray, sample_rate: int) -> bytes:
     return encoded
 
 
-def _write_bytes_atomic(path: pathlib.Path, payload: bytes) -> None:
-    """Write via a temporary name in the same folder + os.replace: readers never see half a file.
-
-    (musictag_tf.audio.io.write_audio does this for waveforms, but importing it loads
-    TensorFlow - ~5 s per worker process - which the generator does not otherwise need.)
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(payload)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-
-
 def _mp3_is_complete(path: pathlib.Path, frames: int, sample_rate: int) -> bool:
     try:
         info = sf.info(str(path))
@@ -220,7 +197,7 @@ def _render_task(task: tuple) -> bool:
     if reuse and _mp3_is_complete(path, frames, sample_rate):
         return False
     audio = render_clip(spec, np.random.default_rng([seed, index, AUDIO_STREAM]), sample_rate)
-    _write_bytes_atomic(path, encode_mp3(audio, sample_rate))
+    write_atomic(path, encode_mp3(audio, sample_rate))
     return True
 
 
@@ -292,18 +269,18 @@ def generate_dataset(out_dir, params: SyntheticParams = SyntheticParams(), *, wo
     folders = assign_folders([tags_of(spec) for spec in specs], seed, params.evaluation_share)
 
     # Tables first (cheap), so a crash while rendering still leaves a consistent description.
-    _write_text_atomic(out / PARAMS_FILE, json.dumps(record, indent=2, sort_keys=True) + "\n")
-    _write_text_atomic(out / TAGS_FILE, "".join(f"{tag}\n" for tag in SYNTHETIC_TAGS))
-    _write_text_atomic(out / ANNOTATIONS_FILE, _annotations_text(specs, folders))
+    write_atomic(out / PARAMS_FILE, json.dumps(record, indent=2, sort_keys=True) + "\n")
+    write_atomic(out / TAGS_FILE, "".join(f"{tag}\n" for tag in SYNTHETIC_TAGS))
+    write_atomic(out / ANNOTATIONS_FILE, _annotations_text(specs, folders))
     lyric_rows = ["clip_id\tlyrics_file\n"]
     for spec, text in zip(specs, lyrics):
         if text is not None:
             relative = f"lyrics/{spec.clip_id}.txt"
-            _write_text_atomic(out / relative, text)
+            write_atomic(out / relative, text)
             lyric_rows.append(f"{spec.clip_id}\t{relative}\n")
-    _write_text_atomic(out / LYRICS_TABLE_FILE, "".join(lyric_rows))
+    write_atomic(out / LYRICS_TABLE_FILE, "".join(lyric_rows))
     _remove_stale(out, specs, folders, lyrics)
-    _write_text_atomic(out / EMOTION_FILE, "clip_id\tenergy\tstress\tquadrant\n" + "".join(
+    write_atomic(out / EMOTION_FILE, "clip_id\tenergy\tstress\tquadrant\n" + "".join(
         f"{s.clip_id}\t{s.energy}\t{s.stress}\t{s.quadrant}\n" for s in specs))
     truth_rows = []
     for spec, folder, text in zip(specs, folders, lyrics):
@@ -312,7 +289,7 @@ def generate_dataset(out_dir, params: SyntheticParams = SyntheticParams(), *, wo
                    split=split_of_folder(folder), mp3_path=mp3_name(spec, folder),
                    lyrics_file=f"lyrics/{spec.clip_id}.txt" if text is not None else None)
         truth_rows.append(json.dumps(row, ensure_ascii=False, sort_keys=True) + "\n")
-    _write_text_atomic(out / TRUTH_FILE, "".join(truth_rows))
+    write_atomic(out / TRUTH_FILE, "".join(truth_rows))
 
     tasks = [(seed, i, spec, str(out / mp3_name(spec, folder)), sample_rate, reuse)
              for i, (spec, folder) in enumerate(zip(specs, folders))]

@@ -17,6 +17,7 @@ from typing import Optional
 
 import numpy as np
 
+from musictag_tf.emotion import QUADRANT_NAMES, quadrant_index  # noqa: F401  (re-exported)
 from musictag_tf.params import SyntheticParams
 from tfrecords_builder.synthetic import tags as tags_lib
 
@@ -24,7 +25,6 @@ from tfrecords_builder.synthetic import tags as tags_lib
 # energy 0 = low, 1 = high; stress 0 = low, 1 = high; quadrant = 2 * energy + stress:
 #   0 contentment (low E, low S)   1 depression (low E, high S)
 #   2 exuberance  (high E, low S)  3 anxious/frantic (high E, high S)
-QUADRANT_NAMES = ("contentment", "depression", "exuberance", "anxious")
 
 # --- 2. genre given (energy, stress) ------------------------------------------------------
 GENRES = ("techno", "rock", "pop", "folk", "classical", "ambient")
@@ -140,7 +140,7 @@ class ClipSpec:
     @property
     def quadrant(self) -> int:
         """Thayer quadrant 0..3 = 2 * energy + stress (names in QUADRANT_NAMES)."""
-        return 2 * self.energy + self.stress
+        return quadrant_index(self.energy, self.stress)
 
     @property
     def tempo_class(self) -> str:

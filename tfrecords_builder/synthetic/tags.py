@@ -17,10 +17,8 @@ folk, classical, ambient); love, party, nature, ballad and anthem are MTAT-style
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:  # pragma: no cover
-    from tfrecords_builder.synthetic.spec import ClipSpec
+# ``ClipSpec`` (tfrecords_builder.synthetic.spec) is named in annotations only: spec imports this
+# module, so importing it back (even under TYPE_CHECKING) would be a cycle (tests/test_layers.py).
 
 # Column order of annotations_final.csv and tags.txt.
 SYNTHETIC_TAGS = (

@@ -48,7 +48,7 @@ TOP50_TAGS: Tuple[str, ...] = (
 )
 
 NUM_CLIPS = 25_863  # rows of index_mtt.tsv / annotations_final.csv
-SPLITS = ("train", "valid", "test")
+from musictag_tf.params import SPLITS  # noqa: E402,F401  (re-exported)
 SOURCES = ("pons", "lee2017", "won2020")
 _SPLIT_ALIASES = {"train": "train", "valid": "valid", "val": "valid", "validation": "valid", "test": "test"}
 _FOLDER_SPLIT = {**{c: "train" for c in "0123456789ab"}, "c": "valid", "d": "test", "e": "test", "f": "test"}
@@ -146,7 +146,7 @@ def top50_tags(mtat_dir: Optional[PathLike] = None) -> Tuple[str, ...]:
         return TOP50_TAGS
     tags = read_top50_tags(path.parent)
     if tags != TOP50_TAGS:
-        raise DatasetError(f"{path}: tag order differs from musictag_tf.mtat.TOP50_TAGS")
+        raise DatasetError(f"{path}: tag order differs from musictag_tf.mtat.datasets.TOP50_TAGS")
     return tags
 
 

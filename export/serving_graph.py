@@ -1,0 +1,279 @@
+"""The serving graph: any-length audio -> windows -> network -> per-clip outputs, in TensorFlow.
+
+Everything inside the exported SavedModel's signatures (see export.saved_model for the table of
+signatures and outputs): ``TaggingGraph`` windows whole clips with musictag_tf.windows (the same
+rule as evaluation and the TFLite / Keras tagger), runs the network ``window_batch`` windows at a
+time and averages window probabilities per clip; ``build_archive`` wraps it in a
+``keras.export.ExportArchive`` with the lookup tables and tokenizer it needs. Writing versions
+to disk is export.saved_model's job.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Dict, Optional, Sequence
+
+import dataclasses
+import keras
+import tensorflow as tf
+
+from musictag_tf import artifacts
+from musictag_tf import emotion
+from musictag_tf import fileio
+from musictag_tf import params as params_lib
+from musictag_tf import windows as windows_lib
+from musictag_tf.data import schema
+from musictag_tf.lyrics import vocab as vocab_lib
+from musictag_tf.model import variants
+from musictag_tf.runs import ModelSource
+
+# How the serving graph windows and reports: the tagger's params (one place: musictag_tf.params).
+ServingConfig = params_lib.TagParams
+TAGS_ASSET = artifacts.TAGS_FILE
+VOCAB_ASSET = artifacts.VOCAB_FILE
+
+
+# ----------------------------------------------------------------------------- the graph
+
+class TaggingGraph:
+    """The in-graph tagger behind the signatures: windows -> network -> per-clip outputs.
+
+    Args:
+      model: probability model (``inference_model``).
+      spec: its ModelSpec.
+      config: ServingConfig.
+      tag_table: int64 row -> tag name (or None when the model has no tag head).
+      vocab_table: string token -> int64 id (or None: no text signature).
+      tokenizer: CoreOpsTokenizer (or None).
+    """
+
+    def __init__(self, model: keras.Model, spec: variants.ModelSpec, config: ServingConfig,
+                 tag_table=None, vocab_table=None, tokenizer=None, quadrant_source: Optional[str] = None):
+        self.model = model
+        self.spec = spec
+        self.config = config
+        self.chunk = spec.chunk_samples
+        self.hop = config.hop_samples(self.chunk)
+        self.window_params = windows_lib.WindowParams.for_chunk(self.chunk, config.hop_fraction)
+        self.max_tokens = spec.lyrics.max_tokens
+        self.heads = tuple(spec.model.heads)
+        self.head_sizes = spec.head_sizes()
+        self.tag_table = tag_table
+        self.vocab_table = vocab_table
+        self.tokenizer = tokenizer
+        self.quadrant_source = quadrant_source
+
+    # -- inputs
+    def fit_lyrics(self, lyrics_ids: tf.Tensor, batch: tf.Tensor) -> tf.Tensor:
+        """int [batch, any tokens] -> int32 [batch, max_tokens] (truncate, pad with 0)."""
+        ids = tf.cast(lyrics_ids, tf.int32)[:, : self.max_tokens]
+        ids = tf.pad(ids, [[0, 0], [0, tf.maximum(0, self.max_tokens - tf.shape(ids)[1])]])
+        ids = tf.ensure_shape(ids, [None, self.max_tokens])
+        check = tf.debugging.assert_equal(
+            tf.shape(ids)[0], batch, message="waveform and lyrics_ids must have the same batch size")
+        with tf.control_dependencies([check]):
+            return tf.identity(ids)
+
+    def encode_lyrics(self, lyrics: tf.Tensor) -> tf.Tensor:
+        """string [batch] -> int32 [batch, max_tokens] via the core-ops tokenizer + vocabulary asset."""
+        tokens = self.tokenizer(lyrics)
+        ids = tf.ragged.map_flat_values(self.vocab_table.lookup, tokens)
+        ids = tf.cast(ids[:, : self.max_tokens], tf.int32)
+        return ids.to_tensor(default_value=vocab_lib.PAD_ID, shape=[None, self.max_tokens])
+
+    # -- the network over windows
+    def run_windows(self, waveform: tf.Tensor, lyrics_ids: tf.Tensor) -> Dict[str, tf.Tensor]:
+        """One forward pass: float32 [n, chunk], int32 [n, max_tokens] -> head -> [n, classes]."""
+        out = self.model({"waveform": waveform, "lyrics_ids": lyrics_ids}, training=False)
+        return {name: tf.cast(out[name], tf.float32) for name in self.heads}
+
+    def tag(self, waveform: tf.Tensor, num_samples: tf.Tensor, lyrics_ids: tf.Tensor) -> Dict[str, tf.Tensor]:
+        """Tag clips of any length.
+
+        Args:
+          waveform: float32 [batch, samples], row b valid for its first num_samples[b] samples.
+          num_samples: int32 [batch].
+          lyrics_ids: int32 [batch, max_tokens].
+
+        Returns the signature outputs (see the module docstring).
+        """
+        batch = tf.shape(waveform)[0]
+        starts, valid = windows_lib.window_layout_tf(num_samples, self.window_params)  # [B, W]
+        max_windows = tf.shape(starts)[1]
+        padded = tf.pad(waveform, [[0, 0], [0, tf.maximum(0, self.chunk - tf.shape(waveform)[1])]])
+        row_length = tf.shape(padded, out_type=tf.int64)[1]
+        flat_wave = tf.reshape(padded, [-1])
+        rows = tf.boolean_mask(tf.tile(tf.range(batch)[:, None], [1, max_windows]), valid)  # [V]
+        columns = tf.boolean_mask(tf.tile(tf.range(max_windows)[None, :], [batch, 1]), valid)
+        window_starts = tf.boolean_mask(starts, valid)  # [V] samples
+        count = tf.shape(rows)[0]
+        group = tf.minimum(self.config.window_batch, count)
+        groups = (count + group - 1) // group
+        fill = groups * group - count
+        rows_g = tf.reshape(tf.pad(rows, [[0, fill]]), [groups, group])
+        starts_g = tf.reshape(tf.pad(window_starts, [[0, fill]]), [groups, group])
+        offsets = tf.range(self.chunk, dtype=tf.int64)[None, :]
+
+        def forward(args):
+            g_rows, g_starts = args
+            index = (tf.cast(g_rows, tf.int64)[:, None] * row_length
+                     + tf.cast(g_starts, tf.int64)[:, None] + offsets)  # [group, chunk]
+            windows = tf.ensure_shape(tf.gather(flat_wave, index), [None, self.chunk])
+            return self.run_windows(windows, tf.gather(lyrics_ids, g_rows))
+
+        spec = {name: tf.TensorSpec([None, size], tf.float32) for name, size in self.head_sizes.items()}
+        grouped = tf.map_fn(forward, (rows_g, starts_g), fn_output_signature=spec, parallel_iterations=1)
+        per_window = {name: tf.reshape(value, [-1, self.head_sizes[name]])[:count]
+                      for name, value in grouped.items()}
+
+        outputs = {}
+        for name, value in per_window.items():
+            outputs[name] = tf.math.unsorted_segment_mean(value, rows, batch)  # [B, classes]
+        result = {"num_windows": tf.reduce_sum(tf.cast(valid, tf.int32), axis=1),
+                  "window_start_seconds": tf.cast(tf.where(valid, tf.cast(starts, tf.float64), 0.0)
+                                                  / float(self.spec.audio.sample_rate), tf.float32)}
+        if "tags" in outputs:
+            probabilities = outputs["tags"]
+            result[artifacts.PROBABILITY_OUTPUTS["tags"]] = probabilities
+            k = min(self.config.top_k, self.head_sizes["tags"])
+            scores, indices = tf.math.top_k(probabilities, k=k)
+            result["top_k_scores"] = scores
+            result["top_k_tags"] = self.tag_table.lookup(tf.cast(indices, tf.int64))
+            result["taggram"] = tf.scatter_nd(tf.stack([rows, columns], axis=1), per_window["tags"],
+                                              tf.stack([batch, max_windows, self.head_sizes["tags"]]))
+        for name in params_lib.EMOTION_HEADS:
+            if name in outputs:
+                result[artifacts.PROBABILITY_OUTPUTS[name]] = outputs[name]
+        quadrant = emotion.quadrant_probabilities(outputs)
+        if quadrant is not None:
+            result[artifacts.PROBABILITY_OUTPUTS["quadrant"]] = quadrant
+            names = tf.constant(emotion.QUADRANT_NAMES)
+            result["quadrant"] = tf.gather(names, tf.argmax(quadrant, axis=1))
+        return result
+
+
+def quadrant_source(heads: Sequence[str]) -> Optional[str]:
+    if "quadrant" in heads:
+        return "quadrant head"
+    if "energy" in heads and "stress" in heads:
+        return "energy x stress"
+    return None
+
+
+# ----------------------------------------------------------------------------- the archive
+
+def _tag_table(tags_path: str) -> tf.lookup.StaticHashTable:
+    return tf.lookup.StaticHashTable(
+        tf.lookup.TextFileInitializer(tags_path, tf.int64, tf.lookup.TextFileIndex.LINE_NUMBER,
+                                      tf.string, tf.lookup.TextFileIndex.WHOLE_LINE),
+        default_value="")
+
+
+def _vocab_table(vocab_path: str) -> tf.lookup.StaticHashTable:
+    return tf.lookup.StaticHashTable(
+        tf.lookup.TextFileInitializer(vocab_path, tf.string, tf.lookup.TextFileIndex.WHOLE_LINE,
+                                      tf.int64, tf.lookup.TextFileIndex.LINE_NUMBER),
+        default_value=vocab_lib.OOV_ID)
+
+
+@dataclasses.dataclass
+class ServingArchive:
+    """An ExportArchive with its endpoints (tf.functions, callable in this process before saving)."""
+
+    archive: keras.export.ExportArchive
+    endpoints: Dict[str, object]
+
+    def __getattr__(self, name):
+        endpoints = self.__dict__.get("endpoints", {})
+        if name in endpoints:
+            return endpoints[name]
+        raise AttributeError(name)
+
+    def write_out(self, path: str) -> None:
+        self.archive.write_out(path, verbose=False)
+
+
+def build_archive(source: ModelSource, staging_dir: str,
+                  config: ServingConfig = ServingConfig()) -> ServingArchive:
+    """Every signature in an ExportArchive; asset files are written to ``staging_dir`` (keep it until saved)."""
+    from musictag_tf.lyrics.core_ops_tokenizer import CoreOpsTokenizer
+
+    spec = source.spec
+    archive = keras.export.ExportArchive()
+    archive.track(source.model)
+    tag_table = vocab_table = tokenizer = None
+    if "tags" in spec.model.heads:
+        tags_path = os.path.join(staging_dir, TAGS_ASSET)
+        fileio.write_atomic(tags_path, "".join(f"{t}\n" for t in source.tags))
+        tag_table = _tag_table(tags_path)
+        archive.track(tag_table)
+    if source.vocab_path:
+        vocab_path = os.path.join(staging_dir, VOCAB_ASSET)
+        tf.io.gfile.copy(source.vocab_path, vocab_path, overwrite=True)
+        vocab_table = _vocab_table(vocab_path)
+        tokenizer = CoreOpsTokenizer(spec.lyrics)
+        archive.track(vocab_table)
+        archive.track(tokenizer)
+    graph = TaggingGraph(source.model, spec, config, tag_table, vocab_table, tokenizer,
+                         quadrant_source(spec.model.heads))
+    max_tokens = spec.lyrics.max_tokens
+
+    def whole_clips(waveform, lyrics_ids):
+        batch, samples = tf.shape(waveform)[0], tf.shape(waveform)[1]
+        return graph.tag(waveform, tf.fill([batch], samples), graph.fit_lyrics(lyrics_ids, batch))
+
+    def serving_default(waveform, lyrics_ids):
+        return whole_clips(waveform, lyrics_ids)
+
+    def tag_audio(waveform):
+        return whole_clips(waveform, tf.zeros([tf.shape(waveform)[0], 0], tf.int32))
+
+    def tag_lyrics_text(waveform, lyrics):
+        return whole_clips(waveform, graph.encode_lyrics(lyrics))
+
+    def tag_examples(examples):
+        features = tf.io.parse_example(examples, example_feature_spec())
+        data = features["waveform"]
+        lengths = tf.cast(tf.strings.length(data) // 2, tf.int32)
+        checks = [
+            tf.debugging.assert_equal(features["sample_rate"], tf.cast(spec.audio.sample_rate, tf.int64),
+                                      message=f"tf.Example sample_rate must be {spec.audio.sample_rate} Hz"),
+            tf.debugging.assert_positive(lengths, message="tf.Example has no waveform (records built "
+                                                          "with keep_waveform=False cannot be tagged)")]
+        with tf.control_dependencies(checks):
+            pcm = tf.io.decode_raw(data, tf.int16, little_endian=True, fixed_length=2 * tf.reduce_max(lengths))
+        waveform = tf.cast(pcm, tf.float32) / schema.WAVEFORM_SCALE
+        ids = tf.sparse.to_dense(features["lyrics_ids"])
+        batch = tf.shape(waveform)[0]
+        out = graph.tag(waveform, lengths, graph.fit_lyrics(ids, batch))
+        out["clip_id"] = features["clip_id"]
+        return out
+
+    def tag_windows(waveform, lyrics_ids):
+        return graph.run_windows(waveform, lyrics_ids)
+
+    wave_any = tf.TensorSpec([None, None], tf.float32, name="waveform")
+    ids_any = tf.TensorSpec([None, None], tf.int32, name="lyrics_ids")
+    endpoints = {}
+
+    def add(name, fn, signature):
+        endpoints[name] = archive.add_endpoint(name, fn, signature)
+
+    add("serving_default", serving_default, [wave_any, ids_any])
+    add("tag_audio", tag_audio, [wave_any])
+    if tokenizer is not None:
+        add("tag_lyrics_text", tag_lyrics_text, [wave_any, tf.TensorSpec([None], tf.string, name="lyrics")])
+    add("tag_examples", tag_examples, [tf.TensorSpec([None], tf.string, name="examples")])
+    add("tag_windows", tag_windows, [tf.TensorSpec([None, spec.chunk_samples], tf.float32, name="waveform"),
+                                     tf.TensorSpec([None, max_tokens], tf.int32, name="lyrics_ids")])
+    return ServingArchive(archive, endpoints)
+
+
+def example_feature_spec() -> Dict[str, object]:
+    """The record-schema features ``tag_examples`` reads (types from data.schema.feature_spec)."""
+    full = schema.feature_spec(num_tags=1)
+    spec = {key: full[key] for key in ("waveform", "sample_rate", "lyrics_ids")}
+    spec["clip_id"] = tf.io.FixedLenFeature([], tf.string, default_value="")
+    return spec
+
+

@@ -1,0 +1,187 @@
+"""The tagger's model backends: SavedModel, TFLite and a training run, behind one interface.
+
+``load_tagger(path)`` picks the backend from the path: a ``.tflite`` file written by
+``musictag-export`` (with its sibling ``musictag.json``, ``tags.txt``, ``vocab.txt``), a
+SavedModel (a version directory, or a TF Serving base directory: the highest numeric version),
+or a training run directory (``spec.json`` + ``best.keras``, musictag_tf.runs).
+
+Every backend windows a clip with musictag_tf.windows (the SavedModel in-graph with
+``window_layout_tf``, the others in numpy with ``split_windows``: the same rule, the one
+evaluation uses) and averages window probabilities per clip.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from typing import Dict, List, Optional, Tuple
+
+import numpy as np
+import tensorflow as tf
+
+from export import tflite
+from musictag_tf import artifacts
+from musictag_tf import params as params_lib
+from musictag_tf import runs
+from musictag_tf import windows as windows_lib
+from musictag_tf.errors import ModelLoadError
+
+
+@dataclasses.dataclass
+class ModelInfo:
+    """What the tagger needs to know about a model, from its export metadata or spec.json."""
+
+    kind: str  # "saved_model" | "tflite" | "keras"
+    path: str
+    tags: List[str]
+    heads: Tuple[str, ...]
+    sample_rate: int
+    chunk_samples: int
+    hop_samples: int
+    max_tokens: int
+    vocab_path: Optional[str]
+    lyrics_params: dict
+
+
+class Tagger:
+    """Base: decode -> windows -> model -> aggregate. Subclasses implement ``run_windows`` or ``tag_waveform``."""
+
+    info: ModelInfo
+
+    def run_windows(self, windows: np.ndarray, lyrics_ids: np.ndarray) -> Dict[str, np.ndarray]:
+        """float32 [n, chunk_samples], int32 [max_tokens] -> head -> float32 [n, classes]."""
+        raise NotImplementedError
+
+    def window_params(self, hop_samples: Optional[int] = None) -> windows_lib.WindowParams:
+        """The windows this model is run on (musictag_tf.windows; the model's hop unless given)."""
+        return windows_lib.WindowParams(self.info.chunk_samples, hop_samples or self.info.hop_samples)
+
+    def tag_waveform(self, waveform: np.ndarray, lyrics_ids: Optional[np.ndarray] = None,
+                     hop_samples: Optional[int] = None
+                     ) -> Tuple[Dict[str, np.ndarray], np.ndarray, np.ndarray]:
+        """float32 [samples] at info.sample_rate -> (probabilities head -> [classes],
+        taggram float32 [windows, tags], window starts float [windows] in seconds)."""
+        info = self.info
+        ids = self._ids(lyrics_ids)
+        windows, starts = windows_lib.split_windows(waveform, self.window_params(hop_samples))
+        per_window = self.run_windows(windows, ids)
+        taggram = per_window.get("tags", np.zeros([len(starts), 0], np.float32))
+        return (windows_lib.mean_over_windows(per_window), np.asarray(taggram, np.float32),
+                starts / info.sample_rate)
+
+    def _ids(self, lyrics_ids: Optional[np.ndarray]) -> np.ndarray:
+        ids = np.zeros([self.info.max_tokens], np.int32)
+        if lyrics_ids is not None:
+            given = np.asarray(lyrics_ids, np.int32).reshape(-1)[: self.info.max_tokens]
+            ids[: given.shape[0]] = given
+        return ids
+
+
+class SavedModelTagger(Tagger):
+    """Calls the SavedModel's ``serving_default`` on the whole clip (windowing happens in-graph)."""
+
+    def __init__(self, path: str):
+        version_dir = resolve_saved_model_dir(path)
+        meta = artifacts.read_json(os.path.join(version_dir, *artifacts.EXPORT_METADATA))
+        assets = os.path.join(version_dir, "assets")
+        vocab = os.path.join(assets, artifacts.VOCAB_FILE)
+        self.info = _info_from_metadata("saved_model", version_dir, meta,
+                                        vocab if tf.io.gfile.exists(vocab) else None)
+        self.loaded = tf.saved_model.load(version_dir)
+        self.serve = self.loaded.signatures["serving_default"]
+        self.windows_fn = self.loaded.signatures["tag_windows"]
+
+    def tag_waveform(self, waveform, lyrics_ids=None, hop_samples=None):
+        if hop_samples and hop_samples != self.info.hop_samples:
+            return super().tag_waveform(waveform, lyrics_ids, hop_samples)
+        out = self.serve(waveform=tf.constant(np.asarray(waveform, np.float32)[None]),
+                         lyrics_ids=tf.constant(self._ids(lyrics_ids)[None]))
+        probabilities = {head: out[artifacts.PROBABILITY_OUTPUTS[head]].numpy()[0] for head in self.info.heads}
+        count = int(out["num_windows"].numpy()[0])
+        taggram = out["taggram"].numpy()[0, :count] if "taggram" in out else np.zeros([count, 0], np.float32)
+        return probabilities, taggram, out["window_start_seconds"].numpy()[0, :count]
+
+    def run_windows(self, windows, lyrics_ids):
+        ids = np.repeat(lyrics_ids[None], windows.shape[0], axis=0)
+        out = self.windows_fn(waveform=tf.constant(windows), lyrics_ids=tf.constant(ids))
+        return {head: out[head].numpy() for head in self.info.heads}
+
+
+class TFLiteTagger(Tagger):
+    """Runs a fixed-shape TFLite window model ([1, chunk_samples], [1, max_tokens]) per window,
+    with export.tflite.WindowRunner: the runner (and interpreter settings: default delegates on)
+    the export parity checks use."""
+
+    def __init__(self, path: str, num_threads: Optional[int] = None):
+        meta_path = os.path.join(os.path.dirname(os.path.abspath(path)), artifacts.METADATA_FILE)
+        meta = artifacts.read_json(meta_path)
+        vocab = os.path.join(os.path.dirname(os.path.abspath(path)), artifacts.VOCAB_FILE)
+        self.info = _info_from_metadata("tflite", path, meta, vocab if os.path.exists(vocab) else None)
+        self.runner = tflite.WindowRunner(str(path), num_threads=num_threads)
+        self.output_names = {head: self.runner.output_name(head) for head in self.info.heads}
+
+    def run_windows(self, windows, lyrics_ids):
+        ids = np.repeat(np.asarray(lyrics_ids, np.int32)[None], windows.shape[0], axis=0)
+        out = self.runner(windows, ids)
+        return {head: out[name] for head, name in self.output_names.items()}
+
+
+class KerasTagger(Tagger):
+    """A training run's ``best.keras`` (rebuilt in float32 with probability outputs)."""
+
+    def __init__(self, model_dir: str, window_batch: int = params_lib.TagParams().window_batch,
+                 tag_params: params_lib.TagParams = params_lib.TagParams()):
+        source = runs.load_model_source(model_dir)
+        spec = source.spec
+        self.model = source.model
+        self.window_batch = window_batch
+        self.info = ModelInfo(kind="keras", path=model_dir, tags=source.tags, heads=tuple(spec.model.heads),
+                              sample_rate=spec.audio.sample_rate, chunk_samples=spec.chunk_samples,
+                              hop_samples=tag_params.hop_samples(spec.chunk_samples),
+                              max_tokens=spec.lyrics.max_tokens,
+                              vocab_path=source.vocab_path, lyrics_params=dataclasses.asdict(spec.lyrics))
+
+    def run_windows(self, windows, lyrics_ids):
+        ids = np.repeat(np.asarray(lyrics_ids, np.int32)[None], windows.shape[0], axis=0)
+        out = tflite.run_keras(self.model, windows, ids, batch_size=self.window_batch)
+        return {head: out[head] for head in self.info.heads}
+
+
+def _info_from_metadata(kind: str, path: str, meta: dict, vocab_path: Optional[str]) -> ModelInfo:
+    try:
+        return ModelInfo(kind=kind, path=path, tags=list(meta["tags"]), heads=tuple(meta["heads"]),
+                         sample_rate=int(meta["sample_rate"]), chunk_samples=int(meta["chunk_samples"]),
+                         hop_samples=int(meta["hop_samples"]), max_tokens=int(meta["max_tokens"]),
+                         vocab_path=vocab_path, lyrics_params=dict(meta["spec"]["lyrics"]))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ModelLoadError(path, f"export metadata is incomplete ({exc!r}); re-export with musictag-export")
+
+
+def resolve_saved_model_dir(path: str) -> str:
+    """A SavedModel version directory from itself or from a TF Serving base directory (highest version)."""
+    path = os.fspath(path)
+    if tf.io.gfile.exists(os.path.join(path, "saved_model.pb")):
+        return path
+    versions = []
+    if tf.io.gfile.isdir(path):
+        versions = sorted(int(n.rstrip("/")) for n in tf.io.gfile.listdir(path) if n.rstrip("/").isdigit()
+                          and tf.io.gfile.exists(os.path.join(path, n.rstrip("/"), "saved_model.pb")))
+    if not versions:
+        raise ModelLoadError(path, "no saved_model.pb here or in a numeric version subdirectory")
+    return os.path.join(path, str(versions[-1]))
+
+
+def load_tagger(path: str, num_threads: Optional[int] = None) -> Tagger:
+    """The right Tagger for ``path``: ``.tflite`` file, SavedModel (version or base dir) or model_dir."""
+    path = os.fspath(path)
+    if not tf.io.gfile.exists(path):
+        raise ModelLoadError(path, "model path does not exist")
+    if path.endswith(".tflite"):
+        return TFLiteTagger(path, num_threads=num_threads)
+    if tf.io.gfile.isdir(path):
+        if runs.is_run_dir(path):
+            return KerasTagger(path)
+        return SavedModelTagger(path)
+    raise ModelLoadError(path, "expected a .tflite file, a SavedModel directory or a training model_dir")
+
+

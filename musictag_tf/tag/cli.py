@@ -1,0 +1,114 @@
+"""``musictag tag``: tag audio files of any length with an exported (or trained) model.
+
+    musictag tag song.mp3 music/ --model=exports/cnn_sam/saved_model [--top_k=5]
+        [--format=json|csv] [--output=tags.json] [--lyrics=lyrics.txt|lyrics_dir/] [--plot=pngs/]
+
+Models: see musictag_tf.tag.backends; windows: musictag_tf.windows (the rule evaluation uses);
+outputs: musictag_tf.tag.outputs. A file that cannot be decoded, is silent or too short, or whose
+lyrics file cannot be read gets one line on stderr naming the file and the reason; the other
+files are still tagged and the exit status is 1.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Sequence
+
+from musictag_tf import errors
+from musictag_tf import params as params_lib
+from musictag_tf.tag.backends import load_tagger
+from musictag_tf.tag.inputs import LyricsSource
+from musictag_tf.tag.outputs import write_csv, write_json
+from musictag_tf.tag.plot import plot_paths
+from musictag_tf.tag.tagger import tag_paths
+
+PROG = "musictag tag"
+
+
+def define_flags(flag_values=None) -> None:
+    """The ``musictag tag`` flags (absl), on ``flag_values`` (default: absl.flags.FLAGS)."""
+    from absl import flags
+
+    fv = flags.FLAGS if flag_values is None else flag_values
+    flags.DEFINE_string("model", None, "SavedModel (version or TF Serving base dir), .tflite file from "
+                        "musictag-export, or a training model_dir (spec.json + best.keras).", flag_values=fv)
+    flags.DEFINE_integer("top_k", params_lib.TagParams().top_k, "Top tags listed per file (JSON).", flag_values=fv)
+    flags.DEFINE_enum("format", "json", ["json", "csv"],
+                      "json: scores, top tags, quadrant, taggram per file; csv: path + one column per "
+                      "tag (scorable with musictag-evaluate --predictions).", flag_values=fv)
+    flags.DEFINE_string("output", "-", "Output file ('-' = stdout).", flag_values=fv)
+    flags.DEFINE_string("lyrics", None, "Lyrics text file used for every input, or a directory holding "
+                        "<audio stem>.txt per audio file (missing = no lyrics).", flag_values=fv)
+    flags.DEFINE_string("plot", None, "Directory to write a taggram PNG per file into.", flag_values=fv)
+    flags.DEFINE_float("hop_seconds", 0.0, "Window hop in seconds (0: the model's, "
+                       f"{params_lib.TagParams().hop_fraction:g} of a window by default).", flag_values=fv)
+    flags.DEFINE_boolean("taggram", True, "Include the per-window taggram in JSON output.", flag_values=fv)
+    flags.DEFINE_integer("num_threads", 0, "TFLite interpreter threads (0: default).", flag_values=fv)
+
+
+def main(argv: Sequence[str], flag_values=None) -> int:
+    """Run ``musictag tag`` with parsed flags; ``argv[1:]`` are the audio paths. Returns the exit status."""
+    from absl import flags
+
+    fv = flags.FLAGS if flag_values is None else flag_values
+    paths = list(argv[1:])
+    prog = PROG
+    if not paths:
+        print(f"{prog}: error: give audio files or folders to tag", file=sys.stderr)
+        return 2
+    if not fv.model:
+        print(f"{prog}: error: --model is required", file=sys.stderr)
+        return 2
+    if fv.top_k <= 0:
+        print(f"{prog}: error: --top_k must be positive", file=sys.stderr)
+        return 2
+    try:
+        tagger = load_tagger(fv.model, num_threads=fv.num_threads or None)
+        lyrics = LyricsSource(fv.lyrics, tagger.info.vocab_path, tagger.info.lyrics_params)
+    except (errors.MusictagError, OSError) as exc:
+        return errors.report(prog, exc)
+    hop = int(round(fv.hop_seconds * tagger.info.sample_rate)) if fv.hop_seconds > 0 else None
+
+    def report(path, reason):
+        print(f"{prog}: error: {path}: {reason}", file=sys.stderr)
+
+    run = tag_paths(paths, tagger, lyrics, hop_samples=hop, on_error=report)
+    for clip in run.results:
+        for warning in clip.warnings:
+            print(f"{prog}: warning: {warning}", file=sys.stderr)
+    if not run.results and not run.failures:
+        print(f"{prog}: error: no audio files found in {paths}", file=sys.stderr)
+        return 2
+    tags = tagger.info.tags
+    out = sys.stdout if fv.output in ("-", "") else open(fv.output, "w", encoding="utf-8", newline="")
+    try:
+        if fv.format == "csv":
+            write_csv(run, tags, out)
+        else:
+            write_json(run, tags, fv.top_k, out, with_taggram=fv.taggram)
+    finally:
+        if out is not sys.stdout:
+            out.close()
+    if fv.plot:
+        for written in plot_paths(run, tags, fv.plot):
+            print(f"{prog}: taggram {written}", file=sys.stderr)
+    if run.failures:
+        print(f"{prog}: {len(run.failures)} of {len(run.failures) + len(run.results)} files failed",
+              file=sys.stderr)
+        return 1
+    return 0
+
+
+def run() -> None:
+    """Stand-alone entry point: ``python -m musictag_tf.tag PATH... --model=...``."""
+    from absl import app
+
+    from musictag_tf.logs import show_flags_in_help
+
+    define_flags()
+    show_flags_in_help(__name__)
+    app.run(lambda argv: sys.exit(main(argv)))
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,62 @@
+"""Taggram PNGs: tag probability per window, time on x, tag names on y."""
+
+from __future__ import annotations
+
+import os
+import pathlib
+from typing import List, Sequence
+
+import numpy as np
+
+from musictag_tf.tag.tagger import ClipTags, TagRun
+
+
+def plot_taggram(clip: ClipTags, tags: Sequence[str], path: str, max_tags: int = 50) -> None:
+    """Taggram PNG: tag probability per window (time in seconds on x, tag names on y)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    taggram = clip.taggram[:, :max_tags]
+    names = list(tags)[: taggram.shape[1]]
+    starts = clip.window_start_seconds
+    centres = starts + min(clip.window_seconds, clip.duration_seconds) / 2
+    if len(starts) > 1:
+        step = np.median(np.diff(starts)) if len(starts) > 2 else starts[1] - starts[0]
+        edges = np.concatenate([centres - step / 2, [centres[-1] + step / 2]])
+    else:
+        edges = np.array([0.0, clip.duration_seconds])
+    height = max(3.0, 0.18 * len(names) + 1.2)
+    fig, ax = plt.subplots(figsize=(max(6.0, min(16.0, 2 + 0.25 * len(starts))), height))
+    mesh = ax.pcolormesh(edges, np.arange(len(names) + 1), taggram.T, cmap="magma", vmin=0.0, vmax=1.0)
+    ax.set_yticks(np.arange(len(names)) + 0.5)
+    ax.set_yticklabels(names, fontsize=7)
+    ax.invert_yaxis()
+    ax.set_xlabel("time (s, window centres)")
+    ax.set_title(f"{os.path.basename(clip.path)}  ({clip.duration_seconds:.1f} s, "
+                 f"{len(starts)} windows of {clip.window_seconds:g} s)", fontsize=9)
+    fig.colorbar(mesh, ax=ax, label="tag probability", fraction=0.03)
+    fig.tight_layout()
+    tmp = f"{path}.tmp.png"
+    fig.savefig(tmp, dpi=110)
+    plt.close(fig)
+    os.replace(tmp, path)
+
+
+def plot_paths(run: TagRun, tags: Sequence[str], out_dir: str) -> List[str]:
+    """One ``<stem>.taggram.png`` per tagged file in ``out_dir`` (``-2``, ``-3`` ... on name clashes)."""
+    os.makedirs(out_dir, exist_ok=True)
+    written, used = [], set()
+    for clip in run.results:
+        if not clip.taggram.size:
+            continue
+        stem = pathlib.Path(clip.path).stem
+        name, n = f"{stem}.taggram.png", 1
+        while name in used:
+            n += 1
+            name = f"{stem}-{n}.taggram.png"
+        used.add(name)
+        target = os.path.join(out_dir, name)
+        plot_taggram(clip, tags, target)
+        written.append(target)
+    return written
