@@ -117,6 +117,7 @@ def test_shipped_files_are_complete(name):
     assert {k: v.shape for k, v in arrays.items()} == shapes
     assert all(np.isfinite(v).all() for v in arrays.values())
     assert "Permission to use, copy, modify" in registry.LICENSE_FILE.read_text(encoding="utf-8")
+    assert f"{name}: musicnn/" in registry.NOTICE_FILE.read_text(encoding="utf-8")
     if name.startswith("mtt"):
         assert meta["published_results"]["roc_auc"] > 0.9
         top50 = SHARED_DATA / "mtat" / "top50_tags.txt"

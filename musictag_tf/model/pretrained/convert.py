@@ -14,7 +14,8 @@ shape mismatch raises ``CheckpointMappingError`` naming them all.
 
 Per model the output directory gets ``<name>/weights.npz`` (named_weights.py),
 ``<name>/tags.txt`` (the labels of musicnn's configuration.py, one per line) and
-``<name>/model.json`` (provenance), plus ``LICENSE-musicnn.txt`` once.
+``<name>/model.json`` (provenance), plus ``LICENSE-musicnn.txt`` (ISC) and
+``NOTICE-musicnn.txt`` (attribution) once.
 """
 
 from __future__ import annotations
@@ -235,6 +236,16 @@ def convert_one(name: str, package: pathlib.Path, wheel_sha256: Optional[str],
     return info
 
 
+def notice() -> str:
+    """The attribution shipped beside the converted models."""
+    lines = [f"{name}: musicnn/{checkpoint}/ of {WHEEL_REQUIREMENT}, trained on {dataset}"
+             for name, (checkpoint, _, _, dataset) in MODELS.items()]
+    return ("The pretrained models in this directory are conversions of the musicnn checkpoints:\n\n"
+            + "\n".join(lines) + "\n\n" + ATTRIBUTION + "\n\nConverted to Keras by "
+            "musictag_tf/model/pretrained/convert.py (weights unchanged, float32). The licence "
+            "of the weights is in LICENSE-musicnn.txt.\n")
+
+
 def convert_all(wheel: Optional[str], out_dir: pathlib.Path, names=tuple(MODELS)) -> Dict[str, dict]:
     """Convert ``names`` from ``wheel`` into ``out_dir`` and copy the licence."""
     unknown = sorted(set(names) - set(MODELS))
@@ -247,6 +258,7 @@ def convert_all(wheel: Optional[str], out_dir: pathlib.Path, names=tuple(MODELS)
         if licence is None:
             raise FileNotFoundError(f"no LICENSE in the musicnn dist-info beside {package}")
         (out_dir / "LICENSE-musicnn.txt").write_text(licence.read_text(encoding="utf-8"), encoding="utf-8")
+        (out_dir / "NOTICE-musicnn.txt").write_text(notice(), encoding="utf-8")
         return {name: convert_one(name, package, wheel_sha256, out_dir) for name in names}
 
 

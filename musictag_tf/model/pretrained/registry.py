@@ -5,7 +5,7 @@
     scores = model.predict(windows)["tags"].mean(axis=0)  # clip scores, info.tags order
 
 Files per model (written by convert.py): ``<name>/weights.npz``, ``<name>/tags.txt``,
-``<name>/model.json``; ``LICENSE-musicnn.txt`` beside them.
+``<name>/model.json``; ``LICENSE-musicnn.txt`` and ``NOTICE-musicnn.txt`` beside them.
 """
 
 from __future__ import annotations
@@ -20,7 +20,8 @@ from musictag_tf.params import MusicnnParams, from_dict
 
 PRETRAINED_DIR = pathlib.Path(__file__).resolve().parent
 SHIPPED_MODELS = ("mtt_musicnn", "msd_musicnn", "mtt_vgg", "msd_vgg")
-LICENSE_FILE = PRETRAINED_DIR / "LICENSE-musicnn.txt"
+LICENSE_FILE = PRETRAINED_DIR / "LICENSE-musicnn.txt"  # ISC, from the musicnn 0.1.0 wheel
+NOTICE_FILE = PRETRAINED_DIR / "NOTICE-musicnn.txt"  # attribution (Pons & Serra 2019)
 
 
 class UnknownModelError(ValueError):
