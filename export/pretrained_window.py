@@ -43,9 +43,8 @@ def write_window_saved_model(model: keras.Model, path: str, batch=None) -> None:
         out = model(waveform, training=False)
         return {name: tf.cast(out[name], tf.float32) for name in OUTPUT_NAMES}
 
-    window = model.input.shape[-1] if not isinstance(model.input, dict) else None
     archive.add_endpoint("serving_default", serving_default,
-                         [tf.TensorSpec([batch, window], tf.float32, name="waveform")])
+                         [tf.TensorSpec([batch, model.input.shape[-1]], tf.float32, name="waveform")])
     archive.write_out(path, verbose=False)
 
 

@@ -114,7 +114,7 @@ def checkpoint_to_named_weights(tensors: Dict[str, np.ndarray], model, layer_map
     from musictag_tf.model.pretrained.named_weights import model_weight_shapes
 
     shapes = model_weight_shapes(model)
-    arrays, unmapped, mismatched = {}, [], []
+    arrays, unmapped, mismatched, mismatched_keys = {}, [], [], set()
     for name, value in tensors.items():
         scope, _, var = name.rpartition("/")
         layer = layer_map.get(scope)
@@ -126,9 +126,10 @@ def checkpoint_to_named_weights(tensors: Dict[str, np.ndarray], model, layer_map
             value = value[:, :, 0, :]
         if tuple(value.shape) != shapes[key]:
             mismatched.append(f"{name} {tuple(value.shape)} -> {key} {shapes[key]}")
+            mismatched_keys.add(key)
             continue
         arrays[key] = np.asarray(value, dtype=np.float32)
-    missing = sorted(set(shapes) - set(arrays) - {m.split(" -> ")[1].split(" ")[0] for m in mismatched})
+    missing = sorted(set(shapes) - set(arrays) - mismatched_keys)
     problems = []
     if unmapped:
         problems.append(f"checkpoint tensors mapped to no model weight: {unmapped}")
