@@ -68,6 +68,9 @@ class AudioParams:
     apply_pre_emphasis: bool = True  # the paper pre-emphasises before the STFT
     stft_impl: str = "auto"  # "rfft" (tf.signal.stft), "matmul" (DFT as matmul), "auto"
     n_mfcc: int = 20  # MFCCs taken from the same log-mel when requested
+    # Round the mel power to float16 (and back) before the log, as musicnn stored its mel
+    # spectrograms; False (the default) keeps full float32.
+    round_mel_to_float16: bool = False
 
     def __post_init__(self):
         if self.sample_rate <= 0:
@@ -350,3 +353,68 @@ class TrainParams:
             raise ConfigError("epochs, batch_size and learning_rate must be positive")
         if self.eval_windows not in EVAL_WINDOWS:
             raise ConfigError(f"eval_windows must be one of {EVAL_WINDOWS}, got {self.eval_windows!r}")
+
+
+@dataclasses.dataclass(frozen=True)
+class MusicnnParams:
+    """The pretrained musicnn / VGG taggers of Pons & Serra 2019 (musictag_tf/model/musicnn.py).
+
+    Every number is the original musicnn 0.1.0's (``musicnn/models.py``, ``configuration.py``,
+    ``extractor.py``); the converted checkpoints only fit these values.
+    One model call tags one patch of ``patch_frames`` log-mel frames (3 s) computed from
+    ``window_samples`` raw samples at 16 kHz with an un-centred STFT (see ``window_samples``).
+    """
+
+    architecture: str = "musicnn"  # "musicnn" (timbral+temporal front end) or "vgg"
+    num_tags: int = 50
+    patch_frames: int = 187  # log-mel frames per patch (3 s at 16 kHz, hop 256)
+    # front end (musicnn): filters = int(frontend_filter_factor * 128) timbral, * 32 temporal
+    frontend_filter_factor: float = 1.6
+    timbral_kernel_frames: int = 7  # time extent of the timbral filters, frames
+    timbral_kernel_mel_fractions: tuple = (0.4, 0.7)  # freq extent = int(f * n_mels) mel bins
+    temporal_kernel_frames: tuple = (128, 64, 32)  # time extent of the temporal filters, frames
+    # mid end (musicnn): three 1-D convolutions over time, residual from the 2nd on
+    midend_filters: int = 64
+    midend_kernel_frames: int = 7
+    # back end (musicnn): max+mean pooling -> BN -> dense(units) -> BN -> dense(num_tags)
+    backend_units: int = 200
+    # vgg: five 3x3 Conv2D blocks
+    vgg_filters: int = 128
+    vgg_dropout: float = 0.25  # between VGG blocks (training only)
+    dropout: float = 0.5  # before each dense layer (training only)
+    batch_norm_epsilon: float = 1e-3  # tf.compat.v1.layers.batch_normalization's default
+    batch_norm_momentum: float = 0.99  # idem (only matters when fine-tuning)
+    # front end as musicnn's: librosa melspectrogram (power 2, Slaney mels, no pre-emphasis),
+    # stored as float16, then log10(1 + 10000 x)
+    round_mel_to_float16: bool = True
+
+    def __post_init__(self):
+        if self.architecture not in ("musicnn", "vgg"):
+            raise ConfigError(f"architecture must be 'musicnn' or 'vgg', got {self.architecture!r}")
+        if self.architecture == "vgg" and self.patch_frames != 187:
+            raise ConfigError("the VGG model's dense layer fixes patch_frames to 187")
+        if self.patch_frames <= 0 or self.num_tags <= 0:
+            raise ConfigError("patch_frames and num_tags must be positive")
+
+    def audio_params(self) -> AudioParams:
+        """The in-graph front end: un-centred frames over one window (musicnn's mel, log10(1+10^4 x))."""
+        return AudioParams(sample_rate=16000, window_samples=512, hop_samples=256, n_mels=96,
+                           fmin_hz=0.0, fmax_hz=8000.0, mel_scale="slaney", log_multiplier=10000.0,
+                           center=False, apply_pre_emphasis=False,
+                           round_mel_to_float16=self.round_mel_to_float16)
+
+    @property
+    def window_samples(self) -> int:
+        """Samples per model input: (patch_frames - 1) * hop + n_fft = 48,128 (3.008 s)."""
+        audio = self.audio_params()
+        return (self.patch_frames - 1) * audio.hop_samples + audio.window_samples
+
+    @property
+    def hop_samples(self) -> int:
+        """Samples between windows: patch_frames * hop = 47,872 (patches do not overlap)."""
+        return self.patch_frames * self.audio_params().hop_samples
+
+    @property
+    def context_samples(self) -> int:
+        """Zero samples before the file start (librosa's centring, n_fft // 2 = 256)."""
+        return self.audio_params().window_samples // 2

@@ -7,7 +7,9 @@ Pipeline for ``waveform: float32 [batch, samples]`` at ``AudioParams.sample_rate
    **zeros** on both sides, so frame ``t`` is centred on sample ``t*hop``;
 3. periodic Hann window, |STFT|^2 with FFT length = window length;
 4. mel filterbank (slaney: librosa's default area-normalised filters; or htk);
-5. ``log10(1 + log_multiplier * mel_power)``.
+5. optionally (``round_mel_to_float16``) the mel power rounded to float16 and back, as
+   musicnn stored it;
+6. ``log10(1 + log_multiplier * mel_power)``.
 
 Output: ``float32 [batch, frames, n_mels]`` with ``frames = params.num_frames(samples)``
 (``1 + samples // hop`` when centred), always float32, also under mixed precision.
@@ -218,6 +220,8 @@ def log_mel_spectrogram(waveform, params: AudioParams = AudioParams()) -> tf.Ten
       ``frames = params.num_frames(samples)``.
     """
     mel = power_mel_spectrogram(waveform, params)
+    if params.round_mel_to_float16:  # musicnn stored its mel as float16 before the log
+        mel = tf.cast(tf.cast(mel, tf.float16), tf.float32)
     # log(1 + x) / ln 10: LOG is a TFLite builtin (log1p is not); for small x the absolute
     # error of log(1 + x) in float32 is ~6e-8, far below anything the model can see.
     return tf.math.log(1.0 + params.log_multiplier * mel) * (1.0 / math.log(10.0))
