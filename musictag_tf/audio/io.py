@@ -204,6 +204,15 @@ class AudioQuality:
     rms_dbfs: float
     clipped_fraction: float
     is_silent: bool
+    # The mean (DC offset) and the peak |x - mean| in dBFS: a constant non-zero level has a
+    # high peak_dbfs but no signal; ac_peak_dbfs tells the two apart.
+    dc_offset: float = 0.0
+    ac_peak_dbfs: float = -math.inf
+
+    @property
+    def is_dc_only(self) -> bool:
+        """No signal besides a constant level: the peak after removing the mean is silence."""
+        return self.ac_peak_dbfs < SILENCE_PEAK_DBFS
 
 
 def _dbfs(amplitude: float) -> float:
@@ -220,8 +229,10 @@ def assess_audio(waveform: np.ndarray, sample_rate: int) -> AudioQuality:
     rms = float(np.sqrt(np.mean(x * x)))
     clipped = float(np.count_nonzero(np.abs(x) >= CLIP_LEVEL)) / n
     peak_dbfs = _dbfs(peak)
+    dc = float(np.mean(x))
+    ac_peak = float(np.max(np.abs(x - dc)))
     return AudioQuality(n, n / sample_rate, peak_dbfs, _dbfs(rms), clipped,
-                        peak_dbfs < SILENCE_PEAK_DBFS)
+                        peak_dbfs < SILENCE_PEAK_DBFS, dc_offset=dc, ac_peak_dbfs=_dbfs(ac_peak))
 
 
 def check_audio_usable(waveform: np.ndarray, path, sample_rate: int) -> list[str]:
@@ -236,7 +247,8 @@ def check_audio_usable(waveform: np.ndarray, path, sample_rate: int) -> list[str
 
     Raises:
       AudioDecodeError: shorter than ``MIN_DURATION_SECONDS``, or silent (peak below
-        ``SILENCE_PEAK_DBFS``), or non-finite samples.
+        ``SILENCE_PEAK_DBFS``), or a constant DC offset with nothing else (peak of
+        ``x - mean(x)`` below ``SILENCE_PEAK_DBFS``), or non-finite samples.
     """
     x = np.asarray(waveform).reshape(-1)
     if x.shape[0] and not np.all(np.isfinite(x)):
@@ -249,6 +261,10 @@ def check_audio_usable(waveform: np.ndarray, path, sample_rate: int) -> list[str
     if quality.is_silent:
         raise AudioDecodeError(
             path, f"silent: peak {quality.peak_dbfs:.1f} dBFS (threshold {SILENCE_PEAK_DBFS:.0f} dBFS)")
+    if quality.is_dc_only:
+        raise AudioDecodeError(
+            path, f"silent: a constant DC offset of {quality.dc_offset:+.4f} and no signal (peak after "
+                  f"removing the offset {quality.ac_peak_dbfs:.1f} dBFS, threshold {SILENCE_PEAK_DBFS:.0f} dBFS)")
     warnings = []
     if quality.clipped_fraction > MAX_CLIPPED_FRACTION:
         warnings.append(
