@@ -61,14 +61,12 @@ def tiny_synthetic(tmp_path_factory):
                             workers=1, progress=False)
 
 
-@pytest.fixture(scope="session")
-def tiny_records(tiny_synthetic, tmp_path_factory) -> str:
-    """TFRecords built from ``tiny_synthetic`` with the real builder (in-process)."""
+def build_tiny_records(synthetic_root: str, out: str) -> str:
+    """Build TFRecords from a tiny synthetic tree with the real builder (in-process, fixed params)."""
     from musictag_tf.params import BuilderParams, LyricsParams, SegmentParams
     from tfrecords_builder import sources
     from tfrecords_builder.build import build_records
-    root = str(tiny_synthetic.out_dir)
-    out = str(tmp_path_factory.mktemp("tiny_records"))
+    root = str(synthetic_root)
     collection = sources.read_mtat_tree(root, lyrics_table=f"{root}/lyrics.tsv",
                                         labels_table=f"{root}/emotion.tsv")
     build_records(collection, out, lyrics_params=LyricsParams(max_tokens=32, embedding_dim=8),
@@ -77,3 +75,9 @@ def tiny_records(tiny_synthetic, tmp_path_factory) -> str:
                   builder_params=BuilderParams(clips_per_shard=16, num_workers=1),
                   tags_file=f"{root}/tags.txt", progress=False, pool=False)
     return out
+
+
+@pytest.fixture(scope="session")
+def tiny_records(tiny_synthetic, tmp_path_factory) -> str:
+    """TFRecords built from ``tiny_synthetic`` with the real builder (in-process)."""
+    return build_tiny_records(str(tiny_synthetic.out_dir), str(tmp_path_factory.mktemp("tiny_records")))
