@@ -23,8 +23,11 @@ How libsndfile fails (measured with libsndfile 1.2.2, see tests/test_audio_io.py
   decoded and raise "truncated or corrupt audio" when more than
   ``TRUNCATION_TOLERANCE`` of it is missing. A constant-bitrate mp3 *without* such a
   header (the MTAT clips) declares a length estimated from the file size, which shrinks
-  with the file, so a truncated MTAT mp3 **silently decodes to fewer samples**: the
-  duration is then the only clue, and callers that know the expected length must check it.
+  with the file, so libsndfile decodes a truncated MTAT mp3 silently to fewer samples. Its
+  frame headers still tell (``mp3_frames``): a cut at a random byte leaves the last frame
+  incomplete -> "truncated: the mp3 ends inside a frame". A cut exactly on a frame boundary
+  cannot be told from a shorter file. (Frames lost mid-file are caught by the check above:
+  for these files libsndfile's declared length is the size x 8 / bitrate estimate.)
 * a corrupted mp3 body: depending on the bytes, libmpg123 either gives up mid-stream
   ("Unspecified internal error" -> "truncated or corrupt audio") or resynchronises and
   returns fewer samples (caught by the header check above when there is a Xing header).
@@ -47,6 +50,7 @@ import soundfile as sf
 import soxr
 import tensorflow as tf
 
+from musictag_tf.audio import mp3_frames
 from musictag_tf.errors import AudioDecodeError
 
 # A waveform whose peak is below this level (dBFS, 0 dBFS = full scale 1.0) is silence.
@@ -129,6 +133,10 @@ def _decode(data: bytes, source_name: str, max_seconds: float | None) -> tuple[n
             source_name,
             f"truncated or corrupt audio: decoded {decoded} of the {expected} samples the mp3 "
             f"header declares ({decoded / file_rate:.2f} s of {expected / file_rate:.2f} s)")
+    if fmt == "MP3" and (wanted < 0 or decoded < wanted):  # the whole file was decoded
+        layout = mp3_frames.cbr_layout_without_length_header(io.BytesIO(data), len(data))
+        if layout is not None:
+            mp3_frames.check_last_frame(layout, source_name, decoded / file_rate)
     if not np.all(np.isfinite(samples)):
         raise AudioDecodeError(source_name, "corrupt audio: decoded samples contain NaN or infinity")
     return samples, file_rate
@@ -183,8 +191,8 @@ def load_audio(path, sample_rate: int = 16000, *, max_seconds: float | None = No
 
     Raises:
       AudioDecodeError: missing, empty, not audio, truncated or corrupt, or zero samples.
-        A truncated constant-bitrate mp3 without a Xing header (e.g. MTAT clips) cannot be
-        told from a shorter file and decodes silently to fewer samples.
+        A constant-bitrate mp3 without a Xing header (e.g. MTAT clips) cut exactly on a
+        frame boundary cannot be told from a shorter file.
     """
     return load_audio_bytes(_read_bytes(path), os.fspath(path), sample_rate, max_seconds=max_seconds)
 

@@ -14,7 +14,7 @@ The file is opened by libsndfile directly (local paths) or through a ``tf.io.gfi
 file object (``gs://`` and other TF file systems), never read into memory whole.
 
 Errors are those of ``load_audio`` (``AudioDecodeError`` naming the file). Most are raised
-before the first block (missing, empty, not audio, an mp3 whose last frame is cut off);
+before the first block (missing, empty, not audio, a CBR mp3 whose last frame is cut off);
 a decode failure mid-file, non-finite samples, or an mp3 that decodes shorter than its Xing
 header declares are only known when the decoder gets there, so they are raised by the
 iterator after some blocks were yielded: consumers must treat the file as failed then.
@@ -33,6 +33,7 @@ import soxr
 import tensorflow as tf
 
 from musictag_tf.audio import io as audio_io
+from musictag_tf.audio import mp3_frames
 from musictag_tf.errors import AudioDecodeError
 from musictag_tf.params import StreamParams
 
@@ -68,6 +69,15 @@ def _open_sound(path: str):
         yield sound, size
 
 
+def _cbr_layout(path: str, size: int) -> Optional[mp3_frames.Mp3Layout]:
+    """The frame layout of a CBR mp3 without a length header (reads only its head and tail)."""
+    try:
+        with tf.io.gfile.GFile(path, "rb") as f:
+            return mp3_frames.cbr_layout_without_length_header(f, size)
+    except (tf.errors.OpError, OSError) as e:
+        raise AudioDecodeError(path, f"cannot read file: {e}") from e
+
+
 def stream_audio(path, sample_rate: int = 16000, params: StreamParams = StreamParams()) -> Iterator[np.ndarray]:
     """Yield a file's audio as float32 mono blocks at ``sample_rate`` Hz.
 
@@ -87,10 +97,13 @@ def stream_audio(path, sample_rate: int = 16000, params: StreamParams = StreamPa
     path = os.fspath(path)
     if sample_rate <= 0:
         raise ValueError(f"sample_rate must be positive, got {sample_rate}")
-    with _open_sound(path) as (sound, _size):
+    with _open_sound(path) as (sound, size):
         file_rate = sound.samplerate
         declared_frames = sound.frames
         is_mp3 = sound.format == "MP3"
+        cbr_layout = _cbr_layout(path, size) if is_mp3 else None
+        if cbr_layout is not None and params.max_seconds is None:
+            mp3_frames.check_last_frame(cbr_layout, path)  # before the first block: a cut file
         wanted: Optional[int] = None
         if params.max_seconds is not None:
             wanted = int(math.ceil(params.max_seconds * file_rate))
@@ -126,6 +139,8 @@ def stream_audio(path, sample_rate: int = 16000, params: StreamParams = StreamPa
             raise AudioDecodeError(
                 path, f"truncated or corrupt audio: decoded {decoded} of the {expected} samples the mp3 "
                       f"header declares ({decoded / file_rate:.2f} s of {expected / file_rate:.2f} s)")
+        if cbr_layout is not None and (wanted is None or decoded < wanted):
+            mp3_frames.check_last_frame(cbr_layout, path, decoded / file_rate)
         # The tail soxr still holds, then pad/trim to load_audio's length ceil(decoded * ratio).
         target = decoded if resampler is None else int(math.ceil(decoded * sample_rate / file_rate))
         tail = (np.zeros([0], np.float32) if resampler is None else
