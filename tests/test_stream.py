@@ -185,3 +185,11 @@ def test_streaming_memory_does_not_grow_with_file_length(tmp_path):
     # load_audio grows by ~1 GiB on the 20-minute file (the bytes, the decoded stereo float32,
     # the mono and the resampled copies); streaming holds one block and one window.
     assert growth_long <= 1.5 * growth_short + 32 * 1024, (growth_short, growth_long)
+
+
+def test_a_rule_that_disagrees_with_the_streamed_grid_is_an_error(monkeypatch):
+    """The rule is meant to be swapped for the shared one; a mismatch must not pass silently."""
+    from musictag_tf.audio import stream_windows
+    monkeypatch.setattr(stream_windows, "WINDOW_RULE", lambda n, window, hop, remainder: np.array([5], np.int64))
+    with pytest.raises(ValueError, match="regular windows"):
+        list(WindowStream(_blocks(np.zeros(300, np.float32), [64]), 100, 30))

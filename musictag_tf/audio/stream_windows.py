@@ -89,7 +89,7 @@ class WindowStream:
         offset = 0  # stream position of buffer[0]
         total = 0  # samples received
         next_start = 0  # next regular start (k * hop) not yet emitted
-        emitted = []  # starts emitted so far (only the last few matter; kept small below)
+        last_emitted = -1  # start of the last window yielded
         for block in self._blocks:
             block = np.asarray(block, np.float32).reshape(-1)
             if block.shape[0] == 0:
@@ -99,7 +99,7 @@ class WindowStream:
             self.max_buffered = max(self.max_buffered, buffer.shape[0])
             while next_start + window <= total:
                 yield next_start, buffer[next_start - offset: next_start - offset + window].copy()
-                emitted.append(next_start)
+                last_emitted = next_start
                 self.num_windows += 1
                 next_start += hop
             # Keep what a later window may need: from the next regular start, and the last
@@ -108,11 +108,14 @@ class WindowStream:
             if keep_from > offset:
                 buffer = buffer[keep_from - offset:]
                 offset = keep_from
-            del emitted[:-1]
         self.num_samples = total
         starts = WINDOW_RULE(total, window, hop, self.remainder)
-        done = emitted[-1] if emitted else -1
-        for start in starts[starts > done]:
+        streamed = self.num_windows
+        if not np.array_equal(starts[:streamed], np.arange(streamed, dtype=np.int64) * hop) or (
+                streamed < len(starts) and starts[streamed] <= last_emitted):
+            raise ValueError(f"window rule {self.remainder!r} does not start with the regular windows "
+                             f"0, hop, 2 hop, ... the stream emitted ({streamed} of them, hop {hop})")
+        for start in starts[streamed:]:
             start = int(start)
             if start < offset:
                 raise AssertionError(f"window at {start} needs samples already released (kept from {offset})")
