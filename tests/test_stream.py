@@ -193,3 +193,23 @@ def test_a_rule_that_disagrees_with_the_streamed_grid_is_an_error(monkeypatch):
     monkeypatch.setattr(stream_windows, "WINDOW_RULE", lambda n, window, hop, remainder: np.array([5], np.int64))
     with pytest.raises(ValueError, match="regular windows"):
         list(WindowStream(_blocks(np.zeros(300, np.float32), [64]), 100, 30))
+
+
+def test_stream_reads_tf_file_systems_through_gfile(tmp_path, mtat_clip):
+    """Non-local paths (gs://, ...) go through a tf.io.gfile.GFile object; ram:// stands in here."""
+    import tensorflow as tf
+    path = tmp_path / "clip.wav"
+    sf.write(path, _tone(3.1, 44100, 2), 44100)
+    for name, data in (("clip.wav", path.read_bytes()), ("mtat.mp3", mtat_clip.read_bytes()),
+                       ("cut.mp3", mtat_clip.read_bytes()[:40001])):
+        url = f"ram://musictag_stream_test/{name}"
+        with tf.io.gfile.GFile(url, "wb") as f:
+            f.write(data)
+        try:
+            if name == "cut.mp3":
+                with pytest.raises(AudioDecodeError, match="ends inside a frame"):
+                    list(stream_audio(url))
+            else:
+                np.testing.assert_allclose(_streamed(url, block_seconds=0.5), load_audio(url), atol=1e-4)
+        finally:
+            tf.io.gfile.remove(url)
