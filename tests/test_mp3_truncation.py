@@ -104,3 +104,19 @@ def test_lost_frames_mid_file_are_caught_by_the_size_estimated_length(cbr_mp3):
     with pytest.raises(AudioDecodeError, match="corrupt") as info:
         load_audio_bytes(damaged, "damaged.mp3")
     assert "damaged.mp3" in str(info.value)
+
+
+def test_max_seconds_reads_the_start_of_a_cut_mp3_but_not_past_its_end(cbr_mp3, tmp_path):
+    """max_seconds asks only for the start: a cut tail does not matter unless the read reaches it."""
+    from musictag_tf.params import StreamParams
+    cut = cbr_mp3[:len(cbr_mp3) // 2]  # ~6 s of 12
+    path = tmp_path / "cut.mp3"
+    path.write_bytes(cut)
+    start = load_audio_bytes(cut, "cut.mp3", max_seconds=2.0)
+    assert start.shape == (32000,)
+    np.testing.assert_allclose(np.concatenate(list(stream_audio(path, params=StreamParams(max_seconds=2.0)))),
+                               start, atol=1e-4)
+    for reader in (lambda: load_audio_bytes(cut, "cut.mp3", max_seconds=30.0),
+                   lambda: list(stream_audio(path, params=StreamParams(max_seconds=30.0)))):
+        with pytest.raises(AudioDecodeError, match="ends inside a frame"):
+            reader()

@@ -139,8 +139,8 @@ def stream_audio(path, sample_rate: int = 16000, params: StreamParams = StreamPa
             raise AudioDecodeError(
                 path, f"truncated or corrupt audio: decoded {decoded} of the {expected} samples the mp3 "
                       f"header declares ({decoded / file_rate:.2f} s of {expected / file_rate:.2f} s)")
-        if cbr_layout is not None and (wanted is None or decoded < wanted):
-            mp3_frames.check_last_frame(cbr_layout, path, decoded / file_rate)
+        if cbr_layout is not None and wanted is not None and decoded < wanted:
+            mp3_frames.check_last_frame(cbr_layout, path, decoded / file_rate)  # max_seconds reached the end
         # The tail soxr still holds, then pad/trim to load_audio's length ceil(decoded * ratio).
         target = decoded if resampler is None else int(math.ceil(decoded * sample_rate / file_rate))
         tail = (np.zeros([0], np.float32) if resampler is None else
