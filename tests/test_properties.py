@@ -187,3 +187,30 @@ def test_rest_body_rejects_non_finite_waveforms():
     from export import serving
     with pytest.raises(ValueError):
         serving.request_body([np.array([0.0, np.nan, np.inf], np.float32)])
+
+
+# ----------------------------------------------------------------------------- streamed windows
+
+@settings(max_examples=200, deadline=None, database=None)
+@given(length=st.integers(0, 3000), window=st.integers(1, 400), hop_fraction=st.floats(0.05, 1.0),
+       sizes=st.lists(st.integers(1, 700), min_size=1, max_size=5), remainder=st.sampled_from(["end_aligned", "drop"]))
+def test_streamed_windows_equal_windows_of_the_whole_clip(length, window, hop_fraction, sizes, remainder):
+    from musictag_tf.audio.stream_windows import WindowStream, window_starts
+    hop = max(1, int(window * hop_fraction))
+    x = np.arange(1, length + 1, dtype=np.float32)  # distinct values: any misplaced sample shows
+    blocks, i, k = [], 0, 0
+    while i < length:
+        blocks.append(x[i:i + sizes[k % len(sizes)]])
+        i, k = i + sizes[k % len(sizes)], k + 1
+    stream = WindowStream(iter(blocks), window, hop, remainder)
+    got = list(stream)
+    starts = window_starts(length, window, hop, remainder)
+    padded = np.pad(x, (0, max(0, window - length)))
+    assert [s for s, _ in got] == starts.tolist()
+    for start, values in got:
+        np.testing.assert_array_equal(values, padded[start:start + window])
+    assert stream.num_samples == length
+    assert stream.max_buffered <= window + hop + max(sizes)
+    if remainder == "end_aligned":
+        from musictag_tf.tagging import split_windows
+        np.testing.assert_array_equal(np.stack([w for _, w in got]), split_windows(x, window, hop)[0])
