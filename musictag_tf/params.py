@@ -418,3 +418,21 @@ class MusicnnParams:
     def context_samples(self) -> int:
         """Zero samples before the file start (librosa's centring, n_fft // 2 = 256)."""
         return self.audio_params().window_samples // 2
+
+
+@dataclasses.dataclass(frozen=True)
+class StreamParams:
+    """Block-wise decoding (musictag_tf/audio/stream.py): bounded memory whatever the file length.
+
+    Memory held while streaming is about one decoded block (``block_seconds`` x the file's rate x
+    channels x 4 bytes: 3.5 MB for 10 s of 44.1 kHz stereo) plus soxr's state plus one window.
+    """
+
+    block_seconds: float = 10.0  # audio decoded per read, s at the file's own rate
+    max_seconds: float | None = None  # read only the first max_seconds of a file (None = all)
+
+    def __post_init__(self):
+        if not self.block_seconds > 0:
+            raise ConfigError(f"block_seconds must be positive, got {self.block_seconds}")
+        if self.max_seconds is not None and not self.max_seconds > 0:
+            raise ConfigError(f"max_seconds must be positive or None, got {self.max_seconds}")

@@ -69,14 +69,12 @@ def tiny_synthetic(tmp_path_factory):
                             workers=1, progress=False)
 
 
-@pytest.fixture(scope="session")
-def tiny_records(tiny_synthetic, tmp_path_factory) -> str:
-    """TFRecords built from ``tiny_synthetic`` with the real builder (in-process)."""
+def build_tiny_records(synthetic_root: str, out: str) -> str:
+    """Build TFRecords from a tiny synthetic tree with the real builder (in-process, fixed params)."""
     from musictag_tf.params import BuilderParams, LyricsParams, SegmentParams
     from tfrecords_builder import sources
     from tfrecords_builder.build import build_records
-    root = str(tiny_synthetic.out_dir)
-    out = str(tmp_path_factory.mktemp("tiny_records"))
+    root = str(synthetic_root)
     collection = sources.read_mtat_tree(root, lyrics_table=f"{root}/lyrics.tsv",
                                         labels_table=f"{root}/emotion.tsv")
     build_records(collection, out, lyrics_params=LyricsParams(max_tokens=32, embedding_dim=8),
@@ -133,3 +131,7 @@ def make_model_dir(model_dir, variant: str = "cnn_sam", heads=ALL_HEADS, seed: i
     (model_dir / "tags.txt").write_text("".join(t + "\n" for t in TAGS), encoding="utf-8")
     model.save(str(model_dir / "best.keras"))
     return spec, model
+@pytest.fixture(scope="session")
+def tiny_records(tiny_synthetic, tmp_path_factory) -> str:
+    """TFRecords built from ``tiny_synthetic`` with the real builder (in-process)."""
+    return build_tiny_records(str(tiny_synthetic.out_dir), str(tmp_path_factory.mktemp("tiny_records")))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import math
 import os
 
@@ -148,14 +149,26 @@ def test_truncated_mp3_with_xing_header_is_reported(tmp_path):
     assert "of the 48000 samples the mp3 header declares" in reason
 
 
-def test_truncated_mtat_mp3_decodes_silently_to_fewer_samples(mtat_clip, tmp_path):
-    """Documented limitation: the MTAT clip (CBR, no Xing header) declares a length
-    estimated from the file size, so its first half decodes without an error."""
+def test_truncated_mtat_mp3_is_reported(mtat_clip, tmp_path):
+    """The MTAT clip (CBR, no Xing header) declares a length estimated from the file size, so
+    its first half used to decode silently (231,552 samples); the cut-off last frame tells now."""
     data = mtat_clip.read_bytes()
     half = tmp_path / "half.mp3"
     half.write_bytes(data[: len(data) // 2])
-    y = load_audio(half)
-    assert y.shape[0] == 231552  # measured with libsndfile 1.2.2: ~14.5 s of the 29.1 s
+    assert _decode_error(half).reason.startswith("truncated: the mp3 ends inside a frame")
+
+
+def test_mtat_mp3_cut_on_a_frame_boundary_decodes_silently(mtat_clip, tmp_path):
+    """Documented limitation: cut exactly between two frames, it is a valid shorter file."""
+    from musictag_tf.audio import mp3_frames
+    data = mtat_clip.read_bytes()
+    layout = mp3_frames.read_layout(io.BytesIO(data), len(data))
+    pos = layout.audio_start
+    while pos < len(data) // 2:
+        pos += mp3_frames.parse_header(data, pos).length
+    cut = tmp_path / "frame-boundary.mp3"
+    cut.write_bytes(data[:pos])
+    y = load_audio(cut)
     assert 0.45 < y.shape[0] / 465984 < 0.55
 
 

@@ -103,7 +103,11 @@ def make_mini_mtat(root: pathlib.Path, shared: pathlib.Path) -> MiniTree:
         split[clip_id] = mtat.folder_split(relative)
         rows.append((clip_id, relative, tags[clip_id]))
     joram_bytes = (shared / "audio" / REAL_CLIPS[0][2]).read_bytes()
-    contents = {"901": joram_bytes[: len(joram_bytes) // 2], "902": b"", "903": b"clip_id\tthis is a text file\n"}
+    # 901 is cut on a frame boundary near half: a valid shorter mp3 the decoder cannot flag (a cut
+    # inside a frame is caught by mp3_frames, tests/test_mp3_truncation.py), so the length the
+    # MTAT file name promises is what catches it here.
+    contents = {"901": joram_bytes[: _frame_boundary_near_half(joram_bytes)], "902": b"",
+                "903": b"clip_id\tthis is a text file\n"}
     for clip_id, relative, clip_tags, _ in BAD_CLIPS:
         dest = root / relative
         dest.parent.mkdir(parents=True, exist_ok=True)
@@ -148,6 +152,16 @@ def raw_records(out_dir) -> dict:
             example = tf.train.Example.FromString(raw.numpy())
             out[example.features.feature["clip_id"].bytes_list.value[0].decode()] = example
     return out
+
+
+def _frame_boundary_near_half(mp3: bytes) -> int:
+    """The first mp3 frame boundary at or after half the file."""
+    import io
+    from musictag_tf.audio import mp3_frames
+    pos = mp3_frames.read_layout(io.BytesIO(mp3), len(mp3)).audio_start
+    while pos < len(mp3) // 2:
+        pos += mp3_frames.parse_header(mp3, pos).length
+    return pos
 
 
 @pytest.fixture(scope="module")

@@ -23,8 +23,11 @@ How libsndfile fails (measured with libsndfile 1.2.2, see tests/test_audio_io.py
   decoded and raise "truncated or corrupt audio" when more than
   ``TRUNCATION_TOLERANCE`` of it is missing. A constant-bitrate mp3 *without* such a
   header (the MTAT clips) declares a length estimated from the file size, which shrinks
-  with the file, so a truncated MTAT mp3 **silently decodes to fewer samples**: the
-  duration is then the only clue, and callers that know the expected length must check it.
+  with the file, so libsndfile decodes a truncated MTAT mp3 silently to fewer samples. Its
+  frame headers still tell (``mp3_frames``): a cut at a random byte leaves the last frame
+  incomplete -> "truncated: the mp3 ends inside a frame". A cut exactly on a frame boundary
+  cannot be told from a shorter file. (Frames lost mid-file are caught by the check above:
+  for these files libsndfile's declared length is the size x 8 / bitrate estimate.)
 * a corrupted mp3 body: depending on the bytes, libmpg123 either gives up mid-stream
   ("Unspecified internal error" -> "truncated or corrupt audio") or resynchronises and
   returns fewer samples (caught by the header check above when there is a Xing header).
@@ -47,6 +50,7 @@ import soundfile as sf
 import soxr
 import tensorflow as tf
 
+from musictag_tf.audio import mp3_frames
 from musictag_tf.errors import AudioDecodeError
 
 # A waveform whose peak is below this level (dBFS, 0 dBFS = full scale 1.0) is silence.
@@ -129,6 +133,10 @@ def _decode(data: bytes, source_name: str, max_seconds: float | None) -> tuple[n
             source_name,
             f"truncated or corrupt audio: decoded {decoded} of the {expected} samples the mp3 "
             f"header declares ({decoded / file_rate:.2f} s of {expected / file_rate:.2f} s)")
+    if fmt == "MP3" and (wanted < 0 or decoded < wanted):  # the whole file was decoded
+        layout = mp3_frames.cbr_layout_without_length_header(io.BytesIO(data), len(data))
+        if layout is not None:
+            mp3_frames.check_last_frame(layout, source_name, decoded / file_rate)
     if not np.all(np.isfinite(samples)):
         raise AudioDecodeError(source_name, "corrupt audio: decoded samples contain NaN or infinity")
     return samples, file_rate
@@ -183,8 +191,8 @@ def load_audio(path, sample_rate: int = 16000, *, max_seconds: float | None = No
 
     Raises:
       AudioDecodeError: missing, empty, not audio, truncated or corrupt, or zero samples.
-        A truncated constant-bitrate mp3 without a Xing header (e.g. MTAT clips) cannot be
-        told from a shorter file and decodes silently to fewer samples.
+        A constant-bitrate mp3 without a Xing header (e.g. MTAT clips) cut exactly on a
+        frame boundary cannot be told from a shorter file.
     """
     return load_audio_bytes(_read_bytes(path), os.fspath(path), sample_rate, max_seconds=max_seconds)
 
@@ -204,6 +212,15 @@ class AudioQuality:
     rms_dbfs: float
     clipped_fraction: float
     is_silent: bool
+    # The mean (DC offset) and the peak |x - mean| in dBFS: a constant non-zero level has a
+    # high peak_dbfs but no signal; ac_peak_dbfs tells the two apart.
+    dc_offset: float = 0.0
+    ac_peak_dbfs: float = -math.inf
+
+    @property
+    def is_dc_only(self) -> bool:
+        """No signal besides a constant level: the peak after removing the mean is silence."""
+        return self.ac_peak_dbfs < SILENCE_PEAK_DBFS
 
 
 def _dbfs(amplitude: float) -> float:
@@ -220,8 +237,10 @@ def assess_audio(waveform: np.ndarray, sample_rate: int) -> AudioQuality:
     rms = float(np.sqrt(np.mean(x * x)))
     clipped = float(np.count_nonzero(np.abs(x) >= CLIP_LEVEL)) / n
     peak_dbfs = _dbfs(peak)
+    dc = float(np.mean(x))
+    ac_peak = float(np.max(np.abs(x - dc)))
     return AudioQuality(n, n / sample_rate, peak_dbfs, _dbfs(rms), clipped,
-                        peak_dbfs < SILENCE_PEAK_DBFS)
+                        peak_dbfs < SILENCE_PEAK_DBFS, dc_offset=dc, ac_peak_dbfs=_dbfs(ac_peak))
 
 
 def check_audio_usable(waveform: np.ndarray, path, sample_rate: int) -> list[str]:
@@ -236,7 +255,8 @@ def check_audio_usable(waveform: np.ndarray, path, sample_rate: int) -> list[str
 
     Raises:
       AudioDecodeError: shorter than ``MIN_DURATION_SECONDS``, or silent (peak below
-        ``SILENCE_PEAK_DBFS``), or non-finite samples.
+        ``SILENCE_PEAK_DBFS``), or a constant DC offset with nothing else (peak of
+        ``x - mean(x)`` below ``SILENCE_PEAK_DBFS``), or non-finite samples.
     """
     x = np.asarray(waveform).reshape(-1)
     if x.shape[0] and not np.all(np.isfinite(x)):
@@ -249,6 +269,10 @@ def check_audio_usable(waveform: np.ndarray, path, sample_rate: int) -> list[str
     if quality.is_silent:
         raise AudioDecodeError(
             path, f"silent: peak {quality.peak_dbfs:.1f} dBFS (threshold {SILENCE_PEAK_DBFS:.0f} dBFS)")
+    if quality.is_dc_only:
+        raise AudioDecodeError(
+            path, f"silent: a constant DC offset of {quality.dc_offset:+.4f} and no signal (peak after "
+                  f"removing the offset {quality.ac_peak_dbfs:.1f} dBFS, threshold {SILENCE_PEAK_DBFS:.0f} dBFS)")
     warnings = []
     if quality.clipped_fraction > MAX_CLIPPED_FRACTION:
         warnings.append(

@@ -123,7 +123,9 @@ def encode_example(record: ClipRecord) -> bytes:
         "quadrant": _ints([record.quadrant]),
         "segment_starts": _floats(record.segment_starts),
     }
-    return tf.train.Example(features=tf.train.Features(feature=features)).SerializeToString()
+    # deterministic=True: map entries (the feature names) in sorted order, so the same record
+    # gives the same bytes in every process (upb otherwise orders them by a per-process hash)
+    return tf.train.Example(features=tf.train.Features(feature=features)).SerializeToString(deterministic=True)
 
 
 def feature_spec(num_tags: int) -> Mapping[str, object]:
