@@ -16,7 +16,7 @@ from musictag_tf.audio.stream import stream_audio
 from musictag_tf.audio.stream_windows import WindowStream, window_starts
 from musictag_tf.errors import AudioDecodeError
 from musictag_tf.params import StreamParams
-from musictag_tf.tagging import split_windows
+from musictag_tf import windows as windows_lib
 
 PROJECT_ROOT = pathlib.Path(__file__).resolve().parents[1]
 SR = 16000
@@ -98,7 +98,7 @@ def test_streamed_windows_equal_split_windows(length, sizes):
     x = np.random.default_rng(length).standard_normal(length).astype(np.float32)
     stream = WindowStream(_blocks(x, sizes), window, hop, "end_aligned")
     got = list(stream)
-    expected_windows, expected_starts = split_windows(x, window, hop)
+    expected_windows, expected_starts = windows_lib.split_windows(x, windows_lib.WindowParams(window, hop))
     assert [s for s, _ in got] == expected_starts.tolist()
     np.testing.assert_array_equal(np.stack([w for _, w in got]), expected_windows)
     assert stream.num_samples == length and stream.num_windows == len(got)
@@ -120,9 +120,8 @@ def test_streamed_windows_drop_rule(length):
 
 
 def test_window_rule_end_aligned_is_the_taggers_rule():
-    from musictag_tf.tagging import window_starts as tagger_starts
     for n in range(0, 400, 7):
-        np.testing.assert_array_equal(window_starts(n, 100, 30, "end_aligned"), tagger_starts(n, 100, 30))
+        np.testing.assert_array_equal(window_starts(n, 100, 30, "end_aligned"), windows_lib.window_starts(n, windows_lib.WindowParams(100, 30)))
 
 
 def test_streamed_windows_of_a_file(tmp_path):
@@ -130,7 +129,7 @@ def test_streamed_windows_of_a_file(tmp_path):
     sf.write(path, _tone(5.5, 44100, 2), 44100)
     window, hop = 3 * SR, SR
     got = list(WindowStream(stream_audio(path, params=StreamParams(block_seconds=0.7)), window, hop))
-    expected_windows, expected_starts = split_windows(load_audio(path), window, hop)
+    expected_windows, expected_starts = windows_lib.split_windows(load_audio(path), windows_lib.WindowParams(window, hop))
     assert [s for s, _ in got] == expected_starts.tolist()
     np.testing.assert_array_equal(np.stack([w for _, w in got]), expected_windows)
 
@@ -142,13 +141,13 @@ import resource, sys
 from musictag_tf.audio.stream import stream_audio
 from musictag_tf.audio.stream_windows import WindowStream
 from musictag_tf.audio.io import load_audio
-from musictag_tf.tagging import split_windows
+from musictag_tf import windows as windows_lib
 path, how = sys.argv[1], sys.argv[2]
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 if how == "stream":
     n = sum(1 for _ in WindowStream(stream_audio(path), 3 * 16000, 3 * 16000))
 else:
-    n = len(split_windows(load_audio(path), 3 * 16000, 3 * 16000)[1])
+    n = len(windows_lib.split_windows(load_audio(path), windows_lib.WindowParams(3 * 16000, 3 * 16000))[1])
 after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 print(before, after, n)
 """

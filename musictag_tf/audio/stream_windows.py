@@ -11,8 +11,7 @@ emitted as soon as their samples arrive; when the stream ends (``n`` known) the 
 for the full list and the windows not yet emitted (the end-aligned last window, or the single
 zero-padded window of a clip shorter than one window) are cut from the retained tail.
 
-The rule will be shared with the tagger and the exporter (``musictag_tf/windows.py``, being
-written in the refactor branch); swap it in by changing the ``WINDOW_RULE`` line below.
+The rule is the one shared by the tagger, evaluation and the exporter (``musictag_tf/windows.py``).
 """
 
 from __future__ import annotations
@@ -21,32 +20,21 @@ from typing import Callable, Iterable, Iterator, Optional, Tuple
 
 import numpy as np
 
-REMAINDER_RULES = ("end_aligned", "drop")
+from musictag_tf import windows as windows_lib
+
+REMAINDER_RULES = windows_lib.REMAINDERS
 
 
 def window_starts(num_samples: int, window: int, hop: int, remainder: str = "end_aligned") -> np.ndarray:
     """Start samples of the windows of a clip: int64 [windows], increasing.
 
-    ``[0, hop, 2 hop, ...]`` while a window fits; then the remainder rule:
-
-    * ``"end_aligned"``: one more window ending exactly at the clip's end when the regular ones
-      leave samples uncovered (``tagging.window_starts``, what ``musictag tag`` uses);
-    * ``"drop"``: uncovered samples at the end are dropped.
-
-    Either way a clip shorter than one window (or empty) has the single window starting at 0,
-    which is zero-padded.
+    The shared rule of ``musictag_tf.windows`` (the tagger's, evaluation's and the SavedModel's),
+    called with plain numbers: ``"end_aligned"`` adds one last window ending at the clip's end,
+    ``"drop"`` drops the remainder; a clip shorter than one window has the single window at 0.
     """
-    if window <= 0 or hop <= 0:
-        raise ValueError(f"window and hop must be positive, got {window}, {hop}")
     if remainder not in REMAINDER_RULES:
         raise ValueError(f"remainder must be one of {REMAINDER_RULES}, got {remainder!r}")
-    if num_samples <= window:
-        return np.zeros([1], np.int64)
-    if remainder == "end_aligned":
-        count = -(-(num_samples - window) // hop) + 1
-        return np.minimum(np.arange(count, dtype=np.int64) * hop, num_samples - window)
-    count = (num_samples - window) // hop + 1
-    return np.arange(count, dtype=np.int64) * hop
+    return windows_lib.window_starts(num_samples, windows_lib.WindowParams(window, hop, remainder))
 
 
 # The rule in use: (num_samples, window, hop, remainder) -> int64 [windows] increasing starts.
