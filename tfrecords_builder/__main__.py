@@ -50,6 +50,9 @@ BEAM_ALIASES = {"beam": "FnApiRunner", "direct": "FnApiRunner", "directrunner": 
 # Flag defaults come from musictag_tf.params.BuilderParams (params imports no TensorFlow, so
 # --help stays fast).
 _BUILDER = params_lib.BuilderParams()  # every flag default below comes from it
+from musictag_tf.audio.clips import ClipParams  # noqa: E402  (no TensorFlow either)
+
+_CLIPS = ClipParams()
 
 flags.DEFINE_string("mtat_dir", None, "MTAT tree: folder with annotations_final.csv and mp3 folders 0-f.")
 flags.DEFINE_string("table", None, "Generic table (CSV/TSV): audio_path, tags[, clip_id, split, lyrics, "
@@ -83,6 +86,18 @@ flags.DEFINE_string("runner", LOCAL_RUNNER, "'local' (process pool) or an Apache
                     "SparkRunner, PortableRunner, PrismRunner...")
 flags.DEFINE_string("beam_args", "", "Extra Beam pipeline options as one string (also: after --).")
 flags.DEFINE_bool("progress", True, "Show a progress bar.")
+flags.DEFINE_float("clip_seconds", _CLIPS.clip_seconds, "Cut every file into non-overlapping clips of this "
+                   "many seconds, each its own record with id '<clip id>#<start s>' (e.g. 29.1 as MTAT; "
+                   "0 = one record per file). See musictag_tf/audio/clips.py.")
+flags.DEFINE_bool("keep_remainder", _CLIPS.keep_remainder, "With --clip_seconds: keep each file's last, "
+                  "shorter clip (if at least --min_remainder_seconds long).")
+flags.DEFINE_float("min_remainder_seconds", _CLIPS.min_remainder_seconds, "Shortest remainder clip kept, s.")
+flags.DEFINE_string("soft_labels", None, "CSV of per-clip tag scores in [0, 1] (path[#start] + one column per "
+                    "tag, as 'musictag tag --format=csv --clip_seconds=...' writes): stored as the records' "
+                    "training targets (tag_targets); tags = scores >= 0.5. Without --tags_file its columns "
+                    "are the tags. See tfrecords_builder/soft_labels.py.")
+flags.DEFINE_bool("allow_missing_soft_labels", False, "Records without a --soft_labels row keep their hard "
+                  "labels as targets (default: an error listing them).")
 
 flags.register_multi_flags_validator(
     ["mtat_dir", "table"], lambda f: (f["mtat_dir"] is None) != (f["table"] is None),
@@ -165,11 +180,15 @@ def main(argv):
         collection = _collection()
         kwargs = dict(audio_params=audio, lyrics_params=lyrics, segment_params=segments,
                       builder_params=builder, tags_file=FLAGS.tags_file)
+        clip_kwargs = dict(clip_params=ClipParams(FLAGS.clip_seconds, FLAGS.keep_remainder,
+                                                  FLAGS.min_remainder_seconds),
+                           soft_labels=FLAGS.soft_labels, allow_missing_soft_labels=FLAGS.allow_missing_soft_labels)
         if runner == LOCAL_RUNNER:
             from tfrecords_builder.build import build_records
 
             pool = {"auto": None, "always": True, "never": False}[FLAGS.pool]
-            result = build_records(collection, FLAGS.out_dir, progress=FLAGS.progress, pool=pool, **kwargs)
+            result = build_records(collection, FLAGS.out_dir, progress=FLAGS.progress, pool=pool, **kwargs,
+                                   **clip_kwargs)
             print(result.report())
         else:
             import logging
@@ -179,6 +198,8 @@ def main(argv):
 
             logging.getLogger("apache_beam").setLevel(logging.WARNING)
 
+            if FLAGS.clip_seconds or FLAGS.soft_labels:
+                raise app.UsageError("--clip_seconds and --soft_labels are for the local runner only (for now)")
             pipeline_args = ["--runner", runner] + shlex.split(FLAGS.beam_args) + extra_args
             manifest = beam_pipeline.run_beam(collection, FLAGS.out_dir, pipeline_args=pipeline_args, **kwargs)
             from tfrecords_builder.summary import format_report

@@ -51,7 +51,10 @@ from musictag_tf.data import manifest as manifest_lib
 from musictag_tf.data.schema import SCHEMA_VERSION
 from musictag_tf.errors import LyricsError
 from musictag_tf.params import AudioParams, BuilderParams, LyricsParams, SegmentParams, to_dict
+from musictag_tf.audio.clips import ClipParams
 from tfrecords_builder import process
+from tfrecords_builder import soft_labels as soft_labels_lib
+from tfrecords_builder.clips import cut_collection
 from tfrecords_builder import summary as summary_lib
 from tfrecords_builder import writer as writer_lib
 from tfrecords_builder.sources import Collection, check_audio_paths_exist, iter_train_lyrics
@@ -121,7 +124,8 @@ def make_tasks(collection: Collection, choice: TagChoice) -> List[process.ClipTa
     return [process.ClipTask(clip_id=c.clip_id, audio_path=c.audio_path, relative_path=c.relative_path,
                              split=c.split, tags=choice.multi_hot(c.tags), lyrics_text=c.lyrics_text,
                              lyrics_path=c.lyrics_path, energy=c.energy, stress=c.stress, quadrant=c.quadrant,
-                             expected_seconds=c.expected_seconds)
+                             expected_seconds=c.expected_seconds, start_seconds=c.start_seconds,
+                             span_seconds=c.span_seconds)
             for c in collection.clips]
 
 
@@ -161,17 +165,33 @@ def _fingerprint(config: Dict[str, dict], tags: Sequence[str], vocab_tokens: Seq
 
 def prepare(collection: Collection, *, audio_params: AudioParams = AudioParams(),
             lyrics_params: LyricsParams = LyricsParams(), segment_params: SegmentParams = SegmentParams(),
-            builder_params: BuilderParams = BuilderParams(), tags_file: Optional[str] = None) -> Prepared:
+            builder_params: BuilderParams = BuilderParams(), tags_file: Optional[str] = None,
+            clip_params: ClipParams = ClipParams(), soft_labels: Optional[str] = None,
+            allow_missing_soft_labels: bool = False) -> Prepared:
     """Tags, tasks, train-only lyrics vocabulary, config and fingerprint of a build.
 
-    Raises DatasetError when no local audio file of the collection exists (a wrong audio root).
+    ``clip_params``: cut long files into clips first (tfrecords_builder.clips);
+    ``soft_labels``: a per-clip score table whose values become the records' ``tag_targets``
+    (tfrecords_builder.soft_labels; without ``tags_file`` its columns are the build's tags).
+
+    Raises DatasetError when no local audio file of the collection exists (a wrong audio root),
+    or for a bad soft-label table (unknown tags, bad values, unmatched records).
     """
     check_audio_paths_exist(collection)
-    choice = choose_tags(collection, top_n=builder_params.top_n_tags, tags_file=tags_file)
+    collection = cut_collection(collection, clip_params)
+    soft = soft_labels_lib.read_soft_labels(soft_labels) if soft_labels else None
+    if soft is not None and not tags_file:
+        choice = TagChoice(tuple(soft.tags), tuple(soft.tags))
+    else:
+        choice = choose_tags(collection, top_n=builder_params.top_n_tags, tags_file=tags_file)
     tasks = make_tasks(collection, choice)
+    soft_warnings = []
+    if soft is not None:
+        tasks, soft_warnings = soft_labels_lib.attach(tasks, soft, choice.tags, allow_missing_soft_labels)
     vocab, documents = build_lyrics_vocabulary(collection, lyrics_params)
     source = dict(collection.description)
-    source.update(tags_file=tags_file, top_n=None if tags_file else builder_params.top_n_tags,
+    source.update(soft_labels=soft_labels, clip_params=to_dict(clip_params))
+    source.update(tags_file=tags_file, top_n=None if tags_file or soft else builder_params.top_n_tags,
                   num_tags=len(choice.tags), lyrics_vocabulary_size=len(vocab),
                   train_lyrics_documents=documents)
     config = {"audio": to_dict(audio_params), "lyrics": to_dict(lyrics_params),
@@ -181,7 +201,7 @@ def prepare(collection: Collection, *, audio_params: AudioParams = AudioParams()
                                            builder=builder_params, vocab_words=tuple(vocab.words))
     return Prepared(tags=choice, tasks=tasks, vocab_tokens=vocab.tokens, process_config=process_config,
                     config=config, fingerprint=fingerprint,
-                    source_warnings=list(collection.warnings) + list(choice.warnings))
+                    source_warnings=list(collection.warnings) + list(choice.warnings) + soft_warnings)
 
 
 def write_vocabularies(out_dir: str, prepared: Prepared) -> None:
@@ -295,7 +315,8 @@ class ClipRunner:
 def build_records(collection: Collection, out_dir: str, *, audio_params: AudioParams = AudioParams(),
                   lyrics_params: LyricsParams = LyricsParams(), segment_params: SegmentParams = SegmentParams(),
                   builder_params: BuilderParams = BuilderParams(), tags_file: Optional[str] = None,
-                  progress: bool = True, pool: Optional[bool] = None) -> BuildResult:
+                  progress: bool = True, pool: Optional[bool] = None, clip_params: ClipParams = ClipParams(),
+                  soft_labels: Optional[str] = None, allow_missing_soft_labels: bool = False) -> BuildResult:
     """Build (or resume) a records directory from ``collection``; see the module docstring.
 
     Args:
@@ -307,13 +328,16 @@ def build_records(collection: Collection, out_dir: str, *, audio_params: AudioPa
       progress: show a tqdm bar.
       pool: True = always use a worker pool, False = never, None = decide by timing the first
         clips (``ClipRunner``); ``builder_params.num_workers`` sets the pool size.
+      clip_params, soft_labels, allow_missing_soft_labels: see ``prepare``.
 
     Returns:
       BuildResult with the manifest (also written to ``out_dir/manifest.json``).
     """
     started = time.time()
     prepared = prepare(collection, audio_params=audio_params, lyrics_params=lyrics_params,
-                       segment_params=segment_params, builder_params=builder_params, tags_file=tags_file)
+                       segment_params=segment_params, builder_params=builder_params, tags_file=tags_file,
+                       clip_params=clip_params, soft_labels=soft_labels,
+                       allow_missing_soft_labels=allow_missing_soft_labels)
     tf.io.gfile.makedirs(out_dir)
     with writer_lib.BuildLock(out_dir):
         manifest_path = os.path.join(out_dir, manifest_lib.MANIFEST_NAME)

@@ -4,7 +4,8 @@ The same ``process_clip`` runs in the local builder (in-process or in a spawn po
 the Beam pipeline, so both write identical records:
 
 1. ``load_audio`` (tf.io.gfile bytes -> libsndfile -> mono -> soxr HQ to 16 kHz), float32
-   [samples] in [-1, 1];
+   [samples] in [-1, 1]; for a clip of a long file (``--clip_seconds``) only its span is
+   decoded (``musictag_tf.audio.clips.read_span``: a seek, not the whole file per clip);
 2. the source's promised duration (MTAT file names) is checked: libmpg123 decodes a truncated
    header-less mp3 *silently* to fewer samples, so a clip more than
    ``DURATION_TOLERANCE`` short of it is a failure ("truncated");
@@ -51,6 +52,9 @@ class ClipTask:
     lyrics_text / lyrics_path: inline lyrics or a lyrics file; both None = no lyrics.
     energy, stress, quadrant: Thayer labels, -1 unknown.
     expected_seconds: duration the source promises (None: unknown).
+    start_seconds / span_seconds: decode only this span of the file (None: the whole file).
+    tag_targets: float [num_tags] in [0, 1], the training targets (soft teacher scores);
+      None = the multi-hot ``tags``.
     """
 
     clip_id: str
@@ -64,6 +68,9 @@ class ClipTask:
     stress: int = schema.UNKNOWN_LABEL
     quadrant: int = schema.UNKNOWN_LABEL
     expected_seconds: Optional[float] = None
+    start_seconds: Optional[float] = None
+    span_seconds: Optional[float] = None
+    tag_targets: Optional[Tuple[float, ...]] = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -151,6 +158,7 @@ def check_duration(waveform: np.ndarray, task: ClipTask, sample_rate: int) -> No
 def process_clip(task: ClipTask, processor: ClipProcessor) -> ClipOutcome:
     """One clip -> ClipOutcome with the serialised Example, or with the failure reason."""
     from musictag_tf.audio.features import compute_log_mel
+    from musictag_tf.audio.clips import read_span
     from musictag_tf.audio.io import check_audio_usable, load_audio
     from musictag_tf.audio.segmentation import find_segments
 
@@ -158,7 +166,10 @@ def process_clip(task: ClipTask, processor: ClipProcessor) -> ClipOutcome:
     rate = config.audio.sample_rate
     outcome = ClipOutcome(clip_id=task.clip_id, split=task.split, audio_path=task.relative_path)
     try:
-        waveform = load_audio(task.audio_path, rate)
+        if task.span_seconds is not None:
+            waveform = read_span(task.audio_path, task.start_seconds or 0.0, task.span_seconds, rate)
+        else:
+            waveform = load_audio(task.audio_path, rate)
         check_duration(waveform, task, rate)
         for message in check_audio_usable(waveform, task.audio_path, rate):
             prefix = f"{task.audio_path}: "
@@ -177,7 +188,8 @@ def process_clip(task: ClipTask, processor: ClipProcessor) -> ClipOutcome:
         clip_id=task.clip_id, audio_path=task.relative_path, split=task.split,
         waveform=waveform if config.builder.keep_waveform else None, sample_rate=rate,
         log_mel=log_mel, lyrics_ids=ids, lyrics_text=text, tags=task.tags,
-        energy=task.energy, stress=task.stress, quadrant=task.quadrant, segment_starts=segments)
+        energy=task.energy, stress=task.stress, quadrant=task.quadrant, segment_starts=segments,
+        tag_targets=task.tag_targets)
     outcome.example = schema.encode_example(record)
     outcome.tags = tuple(task.tags)
     outcome.has_lyrics = record.has_lyrics

@@ -91,6 +91,8 @@ class SourceClip:
     lyrics_text / lyrics_path: inline lyrics or a lyrics file (None: no lyrics).
     energy, stress, quadrant: Thayer labels, -1 unknown.
     expected_seconds: duration the source promises (MTAT file names), else None.
+    start_seconds / span_seconds: the part of ``audio_path`` this clip is (None: the whole
+      file); set by ``tfrecords_builder.clips.cut_collection`` (``--clip_seconds``).
     """
 
     clip_id: str
@@ -105,6 +107,8 @@ class SourceClip:
     stress: int = UNKNOWN_LABEL
     quadrant: int = UNKNOWN_LABEL
     expected_seconds: Optional[float] = None
+    start_seconds: Optional[float] = None
+    span_seconds: Optional[float] = None
 
 
 @dataclasses.dataclass

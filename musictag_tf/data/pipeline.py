@@ -4,7 +4,9 @@ Model inputs (every variant takes the same dict; the log-mel is computed inside 
     waveform    float32 [batch, chunk_samples] at 16 kHz
     lyrics_ids  int32   [batch, max_tokens], 0 = padding; all zeros = no lyrics
 Labels:
-    tags        float32 [batch, num_tags] multi-hot
+    tags        float32 [batch, num_tags] multi-hot (metrics)
+    tag_targets float32 [batch, num_tags] in [0, 1]: the tagging loss's targets (soft teacher
+                scores from ``--soft_labels``, else equal to ``tags``)
     energy, stress int32 [batch] in {0, 1}; quadrant int32 [batch] in {0..3}; -1 = unknown
 
 Training draws random crops of ``chunk_samples`` from each clip (zero-padded when the clip is
@@ -30,7 +32,7 @@ from musictag_tf.data import manifest as manifest_lib
 from musictag_tf.data import schema
 
 AUTOTUNE = tf.data.AUTOTUNE
-LABEL_KEYS = ("tags",) + schema.EMOTION_KEYS
+LABEL_KEYS = ("tags", "tag_targets") + schema.EMOTION_KEYS
 
 
 @dataclasses.dataclass(frozen=True)

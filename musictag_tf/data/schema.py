@@ -19,6 +19,8 @@ lyrics_ids          int64 list                 vocabulary ids, unpadded, <= max_
 lyrics_text         bytes, UTF-8               raw lyrics ('' when missing)
 has_lyrics          int64                      1 when the clip has lyrics, else 0
 tags                int64 list [num_tags]      multi-hot in the order of tags.txt
+tag_targets         float list [num_tags]      training targets in [0, 1]: soft teacher scores
+                                               (``--soft_labels``) or ``tags`` as floats (v2)
 energy              int64                      Thayer energy 0 low / 1 high, -1 unknown
 stress              int64                      Thayer stress 0 low / 1 high, -1 unknown
 quadrant            int64                      2 * energy + stress, -1 unknown
@@ -27,6 +29,10 @@ segment_starts      float list                 adaptive segment start times, s (
 
 int16 halves the waveform relative to float32 (a 29.1 s MTAT clip: 0.93 MB); float16 keeps
 the log-mel (values 0..~6) to ~3 significant digits, well inside the model's tolerance.
+
+Version 2 added ``tag_targets``; a version-1 record (without it) parses with
+``tag_targets = tags`` (the feature's default is a -1 sentinel replaced by the multi-hot), so
+old records still train.
 """
 
 from __future__ import annotations
@@ -37,7 +43,7 @@ from typing import Mapping, Optional, Sequence
 import numpy as np
 import tensorflow as tf
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: tag_targets (soft training targets)
 WAVEFORM_SCALE = 32767.0  # float [-1, 1] <-> int16
 UNKNOWN_LABEL = -1
 
@@ -71,6 +77,7 @@ class ClipRecord:
     stress: int = UNKNOWN_LABEL
     quadrant: int = UNKNOWN_LABEL
     segment_starts: Sequence[float] = (0.0,)
+    tag_targets: Optional[Sequence[float]] = None  # [num_tags] in [0, 1]; None = tags
 
     @property
     def has_lyrics(self) -> bool:
@@ -122,7 +129,11 @@ def encode_example(record: ClipRecord) -> bytes:
         "stress": _ints([record.stress]),
         "quadrant": _ints([record.quadrant]),
         "segment_starts": _floats(record.segment_starts),
+        "tag_targets": _floats(record.tags if record.tag_targets is None else record.tag_targets),
     }
+    if len(features["tag_targets"].float_list.value) != len(record.tags):
+        raise ValueError(f"{record.clip_id}: tag_targets has {len(record.tag_targets)} values, "
+                         f"tags {len(record.tags)}")
     # deterministic=True: map entries (the feature names) in sorted order, so the same record
     # gives the same bytes in every process (upb otherwise orders them by a per-process hash)
     return tf.train.Example(features=tf.train.Features(feature=features)).SerializeToString(deterministic=True)
@@ -150,6 +161,8 @@ def feature_spec(num_tags: int) -> Mapping[str, object]:
         "stress": tf.io.FixedLenFeature([], tf.int64, default_value=UNKNOWN_LABEL),
         "quadrant": tf.io.FixedLenFeature([], tf.int64, default_value=UNKNOWN_LABEL),
         "segment_starts": tf.io.VarLenFeature(tf.float32),
+        # schema v1 records have none: the -1 sentinel is replaced by ``tags`` in parse_example
+        "tag_targets": tf.io.FixedLenFeature([num_tags], tf.float32, default_value=[-1.0] * num_tags),
     }
 
 
@@ -158,6 +171,7 @@ def parse_example(serialized: tf.Tensor, num_tags: int) -> dict:
 
     Returns a dict with ``waveform`` float32 [samples] in [-1, 1], ``log_mel`` float32
     [frames, n_mels], ``lyrics_ids`` int32 [tokens] (unpadded), ``tags`` float32 [num_tags],
+    ``tag_targets`` float32 [num_tags] (soft targets; ``tags`` for schema-v1 records),
     ``has_lyrics`` int32 scalar, emotion labels int32 scalars (-1 unknown), ``segment_starts``
     float32 [segments] (s) and the string/int metadata.
     """
@@ -165,6 +179,7 @@ def parse_example(serialized: tf.Tensor, num_tags: int) -> dict:
     waveform = tf.io.decode_raw(raw["waveform"], tf.int16, little_endian=True)
     log_mel = tf.io.decode_raw(raw["log_mel"], tf.float16, little_endian=True)
     log_mel = tf.reshape(log_mel, tf.stack([raw["num_frames"], raw["n_mels"]]))
+    tags = tf.cast(raw["tags"], tf.float32)
     return {
         "clip_id": raw["clip_id"],
         "audio_path": raw["audio_path"],
@@ -176,7 +191,8 @@ def parse_example(serialized: tf.Tensor, num_tags: int) -> dict:
         "lyrics_ids": tf.cast(tf.sparse.to_dense(raw["lyrics_ids"]), tf.int32),
         "lyrics_text": raw["lyrics_text"],
         "has_lyrics": tf.cast(raw["has_lyrics"], tf.int32),
-        "tags": tf.cast(raw["tags"], tf.float32),
+        "tags": tags,
+        "tag_targets": tf.where(raw["tag_targets"] < 0.0, tags, raw["tag_targets"]),
         "energy": tf.cast(raw["energy"], tf.int32),
         "stress": tf.cast(raw["stress"], tf.int32),
         "quadrant": tf.cast(raw["quadrant"], tf.int32),

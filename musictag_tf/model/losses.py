@@ -9,6 +9,15 @@ and the loss would not be a cross-entropy). Implemented here, per tag::
 α > 1 up-weights the positive labels, which are rare in MTAT-style tag matrices
 (about 1-2 positives among 50 tags per clip). α = 1 is the ordinary binary cross-entropy.
 
+Soft targets (distillation, issue 13): ``y`` may be any value in [0, 1], e.g. a teacher's
+probability. The loss is then minimised at ``ŷ = α·y / (α·y + 1 - y)`` (set dL/dŷ = 0), not at
+``ŷ = y``: with α = 1 the student matches the teacher's probabilities exactly; with α > 1 it
+learns the teacher's scores shifted up, i.e. its log-odds are ``log α`` above the teacher's
+(``logit ŷ* = logit y + log α``). Ranking-based agreement (ROC-AUC, Pearson r on log-odds, top-k)
+is unaffected by that monotone shift, but calibrated probabilities need α = 1
+(``--pos_weight=1``), the setting the distillation recipe uses. With hard 0/1 labels α keeps its
+usual meaning (positives weigh α times more).
+
 Reduction: ``call`` averages over the last axis (tags), giving one loss per clip
 ``[batch]``; the Keras reduction (default ``"sum_over_batch_size"``) then averages over
 clips, applying ``sample_weight`` per clip if given. So the default result is the mean
@@ -50,7 +59,8 @@ class WeightedBinaryCrossentropy(keras.losses.Loss):
       reduction, name, dtype: as for ``keras.losses.Loss``.
 
     Call args:
-      y_true: ``[batch, tags]`` in {0, 1} (any float/int dtype).
+      y_true: ``[batch, tags]`` in [0, 1] (hard 0/1 or soft teacher scores; any float/int
+        dtype). With soft y the optimum is ``logit ŷ = logit y + log α`` (module docstring).
       y_pred: ``[batch, tags]`` logits or probabilities.
 
     Raises:
@@ -103,7 +113,8 @@ class WeightedBinaryCrossentropy(keras.losses.Loss):
 class MultiHeadLoss:
     """Per-example training loss over the model's heads.
 
-    tags: weighted BCE from logits (alpha = TrainParams.pos_weight), mean over tags;
+    tags: weighted BCE from logits (alpha = TrainParams.pos_weight), mean over tags, against
+    ``labels["tag_targets"]`` (soft teacher scores, or the multi-hot) when present, else ``tags``;
     emotion heads: softmax cross-entropy, zero where the label is unknown (-1).
     total = tag_loss_weight * tags + emotion_loss_weight * sum(emotion heads).
     ``train_params``: a musictag_tf.params.TrainParams. ``per_example`` takes logits
@@ -122,7 +133,7 @@ class MultiHeadLoss:
         for head in self.heads:
             out = tf.cast(logits[head], tf.float32)
             if head == "tags":
-                total += self.tp.tag_loss_weight * self.tag_loss(labels["tags"], out)
+                total += self.tp.tag_loss_weight * self.tag_loss(labels.get("tag_targets", labels["tags"]), out)
             else:
                 y = tf.cast(labels[head], tf.int32)
                 ce = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=tf.maximum(y, 0), logits=out)
