@@ -29,7 +29,7 @@ LAYERS = [
     ("run directory", ["musictag_tf.runs", "musictag_tf.predict"]),
     ("train", ["musictag_tf.train"]),
     ("evaluate", ["musictag_tf.evaluation"]),
-    ("experiments", ["musictag_tf.experiments", "musictag_tf.evaluate"]),
+    ("experiments", ["musictag_tf.experiments", "musictag_tf.evaluate", "musictag_tf.distill"]),
     ("export", ["export"]),
     ("tag", ["musictag_tf.tag"]),
     ("app", ["musictag_tf.cli", "musictag_tf.demo"]),

@@ -1,0 +1,59 @@
+"""Student-vs-teacher agreement metrics (musictag_tf.distill.agreement) on hand-checked arrays."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from musictag_tf.distill import agreement as ag
+from musictag_tf.params import ConfigError
+
+
+def test_pearson_and_top_k_by_hand():
+    student = np.array([[1, 2, 3, 0], [3, 2, 1, 0], [5, 5, 5, 5]], float)
+    teacher = np.array([[2, 4, 6, 0], [0.1, 0.2, 0.3, 0.0], [1, 2, 3, 4]], float)
+    r = ag.per_clip_pearson(student, teacher)
+    assert r[0] == pytest.approx(1.0)
+    assert r[1] == pytest.approx(np.corrcoef([3, 2, 1, 0], [0.1, 0.2, 0.3, 0.0])[0, 1])
+    assert np.isnan(r[2])  # constant student vector
+    s = np.array([[0.9, 0.1, 0.5, 0.3]])
+    t = np.array([[0.2, 0.8, 0.7, 0.1]])
+    assert ag.top_k_overlap(s, t, 2)[0] == 0.5  # {0, 2} vs {1, 2}
+    assert ag.top_k_overlap(s, t, 4)[0] == 1.0
+
+
+def test_auc_on_binarised_teacher_by_hand():
+    # tag a: teacher positives = clips 0-4 (>= 0.5), negative = clip 5; the student ranks the
+    # negative above clip 4 only -> ROC-AUC 4/5, AP = (1+1+1+1+5/6)/5.
+    # tag b: 1 positive (< 5) -> not scored; tag c: all positive -> not scored.
+    teacher = np.array([[0.9, 0.6, 0.9], [0.8, 0.1, 0.9], [0.7, 0.1, 0.9], [0.6, 0.1, 0.9],
+                        [0.5, 0.1, 0.9], [0.49, 0.1, 0.9]])
+    student = np.array([[0.9, 0.1, 0.2], [0.8, 0.2, 0.3], [0.7, 0.3, 0.1], [0.6, 0.1, 0.5],
+                        [0.1, 0.2, 0.3], [0.3, 0.1, 0.2]])
+    a = ag.agreement(student, teacher, ["a", "b", "c"])
+    assert a.scored_tags == ["a"]
+    assert a.roc_auc_macro == pytest.approx(0.8)
+    assert a.pr_auc_macro == pytest.approx((4 + 5 / 6) / 5)
+    assert a.num_clips == 6 and a.constant_clips == 0
+    perfect = ag.agreement(teacher, teacher, ["a", "b", "c"])
+    assert perfect.roc_auc_macro == 1.0 and perfect.pearson_r == pytest.approx(1.0)
+    assert perfect.top_k_overlap == 1.0
+
+
+def test_mean_baseline():
+    train = np.array([[0.2, 0.8, 0.0], [0.4, 0.6, 0.3]])
+    base = ag.mean_baseline(train, 6)
+    np.testing.assert_allclose(base, [[0.3, 0.7, 0.15]] * 6)
+    teacher = np.array([[0.9, 0.6, 0.1]] * 3 + [[0.1, 0.6, 0.1]] * 3)
+    teacher[:, 0] = [0.9, 0.8, 0.7, 0.6, 0.5, 0.1]
+    a = ag.agreement(base, teacher, ["a", "b", "c"])
+    assert a.roc_auc_macro == 0.5  # a constant score ranks nothing
+    table = ag.markdown_table({"baseline": a})
+    assert "| baseline | 0.5000 |" in table
+
+
+def test_shape_and_nan_errors():
+    with pytest.raises(ConfigError, match="must both be"):
+        ag.agreement(np.zeros((2, 3)), np.zeros((2, 2)), ["a", "b", "c"])
+    with pytest.raises(ConfigError, match="NaN"):
+        ag.agreement(np.full((2, 1), np.nan), np.zeros((2, 1)), ["a"])
