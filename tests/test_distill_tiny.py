@@ -100,3 +100,13 @@ def test_tiny_distillation_loss_falls_and_student_follows_teacher(tmp_path, shar
     score = agreement.agreement(student, teacher_scores, manifest.tags if hasattr(manifest, "tags")
                                 else manifest_lib.read_tags(records))
     assert score.pearson_r > 0.5, score
+
+    # the comparison table on the held-out package, with the baseline and the speed rows
+    from musictag_tf.distill import compare
+    table = compare.compare(records, {"cnn_sam": str(tmp_path / "student")}, split="valid", speed_clips=2)
+    rows = table["agreement"]
+    assert set(rows) == {"cnn_sam", compare.BASELINE} and rows["cnn_sam"].num_clips == 12
+    assert rows[compare.BASELINE].roc_auc_macro in (0.5,) or np.isnan(rows[compare.BASELINE].roc_auc_macro)
+    assert set(table["speed"]) == {"teacher", "cnn_sam"} and all(s > 0 for s in table["speed"].values())
+    text = compare.report(table, "valid")
+    assert "| cnn_sam |" in text and "speed-up vs teacher" in text
