@@ -44,6 +44,11 @@ def define_flags(flag_values=None) -> None:
                        f"{params_lib.TagParams().hop_fraction:g} of a window by default).", flag_values=fv)
     flags.DEFINE_boolean("taggram", True, "Include the per-window taggram in JSON output.", flag_values=fv)
     flags.DEFINE_integer("num_threads", 0, "TFLite interpreter threads (0: default).", flag_values=fv)
+    flags.DEFINE_float("clip_seconds", 0.0, "Tag each clip [k*c, (k+1)*c) of every file on its own; rows "
+                       "'<abs path>#<start s>' (the builder's --clip_seconds/--soft_labels keys; musictag_tf/tag/clips.py).",
+                       flag_values=fv)
+    flags.DEFINE_boolean("keep_remainder", False, "With --clip_seconds: also tag each file's last, shorter clip.",
+                         flag_values=fv)
 
 
 def main(argv: Sequence[str], flag_values=None) -> int:
@@ -72,7 +77,12 @@ def main(argv: Sequence[str], flag_values=None) -> int:
     def report(path, reason):
         print(f"{prog}: error: {path}: {reason}", file=sys.stderr)
 
-    run = tag_paths(paths, tagger, lyrics, hop_samples=hop, on_error=report)
+    if fv.clip_seconds > 0:  # issue 13: per-clip teacher tables
+        from musictag_tf.audio.clips import ClipParams
+        from musictag_tf.tag.clips import tag_clip_paths
+        run = tag_clip_paths(paths, tagger, ClipParams(fv.clip_seconds, fv.keep_remainder), lyrics, hop, on_error=report)
+    else:
+        run = tag_paths(paths, tagger, lyrics, hop_samples=hop, on_error=report)
     for clip in run.results:
         for warning in clip.warnings:
             print(f"{prog}: warning: {warning}", file=sys.stderr)
