@@ -3,8 +3,9 @@ PYTHON ?= python3.11
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
+DISTILL_OUT ?= /work/cache/distill
 
-.PHONY: setup demo test test-quick bench clean
+.PHONY: setup demo test test-quick bench distill clean
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +26,9 @@ test-quick: $(STAMP)  ## skip the slow end-to-end tests
 
 bench: $(STAMP)  ## every benchmark in benchmarks/, each prints a table
 	for b in benchmarks/bench_*.py; do $(BIN)/python $$b || exit 1; done
+
+distill: $(STAMP)  ## issue 13: corpus -> teacher -> records -> 3 students -> comparison (hours; resumes)
+	PYTHON=$(BIN)/python scripts/distill.sh $(DISTILL_OUT)
 
 clean:
 	rm -rf $(VENV) demo_out .pytest_cache

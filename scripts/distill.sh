@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# Issue 13: distil the shipped MTT musicnn into cnn_sam (adaptive segments), cnn_sam (fixed
+# chunks) and audio_vgg on real music, and print the comparison against the teacher.
+#
+#   scripts/distill.sh [OUT_DIR]          (default /work/cache/distill; `make distill` runs it)
+#
+# Stages, each skipped when its output exists and resumed when interrupted:
+#   1. corpus    tfrecords_builder.corpora.debian_music -> $CORPUS/corpus.csv (apt-get download;
+#                skipped when $CORPUS/corpus.csv exists)
+#   2. teacher   musictag_tf.distill.teacher: mtt_musicnn scores of every 29.1 s clip ->
+#                $OUT/teacher.csv (resumes from teacher.csv.partial). Equivalent, once the shipped
+#                models are a tagger backend: musictag tag <files> --model=mtt_musicnn
+#                --clip_seconds=29.1 --format=csv --output=teacher.csv
+#   3. records   musictag-build --clip_seconds --soft_labels -> $OUT/records (finished shards kept)
+#   4. train     musictag-train x 3 variants, same budget flags ($OUT/runs/<name>, resumes from
+#                its checkpoints; a run is done when $OUT/runs/<name>/.done exists)
+#   5. compare   musictag_tf.distill.compare on the test packages -> $OUT/comparison.md/.json
+# Environment: PYTHON (default python), CORPUS (default $OUT/corpus), EPOCHS (15), BATCH (16),
+# CLIP (29.1), CHUNK (chunk_seconds, 8.0 = ModelParams), SPEED_CLIPS (20).
+set -euo pipefail
+OUT=${1:-/work/cache/distill}
+PY=${PYTHON:-python}
+CORPUS=${CORPUS:-$OUT/corpus}
+EPOCHS=${EPOCHS:-15}
+BATCH=${BATCH:-16}
+CLIP=${CLIP:-29.1}
+CHUNK=${CHUNK:-8.0}
+SPEED_CLIPS=${SPEED_CLIPS:-20}
+export TF_CPP_MIN_LOG_LEVEL=${TF_CPP_MIN_LOG_LEVEL:-2}
+mkdir -p "$OUT/runs"
+stage() { echo "== $(date +%H:%M:%S) $*"; }
+
+stage "1/5 corpus -> $CORPUS/corpus.csv"
+if [ ! -f "$CORPUS/corpus.csv" ]; then
+  $PY -m tfrecords_builder.corpora.debian_music --out_dir="$CORPUS"
+fi
+
+stage "2/5 teacher scores -> $OUT/teacher.csv"
+if [ ! -f "$OUT/teacher.csv" ]; then
+  $PY -m musictag_tf.distill.teacher --table="$CORPUS/corpus.csv" --clip_seconds="$CLIP" \
+      --output="$OUT/teacher.csv" --progress=false
+fi
+
+stage "3/5 records -> $OUT/records"
+if [ ! -f "$OUT/records/manifest.json" ]; then
+  $PY -m tfrecords_builder --table="$CORPUS/corpus.csv" --clip_seconds="$CLIP" \
+      --soft_labels="$OUT/teacher.csv" --out_dir="$OUT/records" --num_workers=1 --progress=false
+fi
+
+# Same data and budget for the three students: audio only (the corpus has no lyrics, so cnn_sam
+# takes its no-lyrics vector), alpha = 1 (soft targets; see musictag_tf/model/losses.py).
+BUDGET=(--records_dir="$OUT/records" --task=tags --pos_weight=1 --epochs="$EPOCHS" --batch_size="$BATCH"
+        --chunk_seconds="$CHUNK" --early_stopping_patience=5 --verbose=1)
+train() {  # name, extra flags...
+  local name=$1; shift
+  stage "4/5 train $name -> $OUT/runs/$name"
+  if [ ! -f "$OUT/runs/$name/.done" ]; then
+    $PY -m musictag_tf.train "${BUDGET[@]}" --model_dir="$OUT/runs/$name" "$@"
+    touch "$OUT/runs/$name/.done"
+  fi
+}
+train cnn_sam --variant=cnn_sam --use_segments=true
+train cnn_sam_fixed --variant=cnn_sam --use_segments=false
+train audio_vgg --variant=audio_vgg
+
+stage "5/5 comparison on the test packages -> $OUT/comparison.md"
+$PY -m musictag_tf.distill.compare --records="$OUT/records" --split=test --speed_clips="$SPEED_CLIPS" \
+    --run=cnn_sam="$OUT/runs/cnn_sam" --run=cnn_sam_fixed="$OUT/runs/cnn_sam_fixed" \
+    --run=audio_vgg="$OUT/runs/audio_vgg" --output="$OUT/comparison.md"
+stage "done"
