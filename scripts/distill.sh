@@ -38,13 +38,13 @@ fi
 stage "2/5 teacher scores -> $OUT/teacher.csv"
 if [ ! -f "$OUT/teacher.csv" ]; then
   $PY -m musictag_tf.distill.teacher --table="$CORPUS/corpus.csv" --clip_seconds="$CLIP" \
-      --output="$OUT/teacher.csv" --progress=false
+      --output="$OUT/teacher.csv"
 fi
 
 stage "3/5 records -> $OUT/records"
 if [ ! -f "$OUT/records/manifest.json" ]; then
   $PY -m tfrecords_builder --table="$CORPUS/corpus.csv" --clip_seconds="$CLIP" \
-      --soft_labels="$OUT/teacher.csv" --out_dir="$OUT/records" --num_workers=1 --progress=false
+      --soft_labels="$OUT/teacher.csv" --out_dir="$OUT/records" --num_workers=1
 fi
 
 # Same data and budget for the three students: audio only (the corpus has no lyrics, so cnn_sam
