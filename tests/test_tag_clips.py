@@ -6,6 +6,7 @@ import csv
 import os
 
 import numpy as np
+import pytest
 from absl import flags
 
 from musictag_tf.audio.clips import ClipParams, clip_spans, file_duration
@@ -44,3 +45,33 @@ def test_clip_rows_match_builder_keys_and_equal_tagging_the_span(tmp_path, share
     np.testing.assert_allclose(clips[1].probabilities["tags"], probabilities["tags"], rtol=1e-5)
     np.testing.assert_allclose([float(v) for v in rows[2][1:]], probabilities["tags"], atol=1e-6)
     assert clips[1].window_start_seconds[0] == 14.0
+
+
+def test_attention_json_and_plot(tmp_path, shared_data, capsys):
+    import json
+
+    make_model_dir(tmp_path / "run")
+    song = str(shared_data / "audio" / "librosa" / "sorohanro_-_solo-trumpet-06.ogg")  # 5.3 s
+    out = tmp_path / "tags.json"
+    fv = flags.FlagValues()
+    tag_cli.define_flags(fv)
+    argv = fv(["musictag tag", song, f"--model={tmp_path / 'run'}", f"--output={out}", "--attention",
+               f"--plot={tmp_path / 'png'}"])
+    assert tag_cli.main(argv, fv) == 0
+    entry = json.loads(out.read_text())[0]
+    att = entry["attention"]
+    assert att["window_start_seconds"] == entry["taggram"]["window_start_seconds"]
+    for w0, starts, ends, rows in zip(att["window_start_seconds"], att["segment_start_seconds"],
+                                      att["segment_end_seconds"], att["weights"]):
+        assert len(rows) == 4 and all(len(r) == len(starts) for r in rows)  # r = 4 rows over the segments
+        assert starts[0] == w0 and all(e > s for s, e in zip(starts, ends))
+        assert ends[-1] == pytest.approx(w0 + 2.0, abs=0.1)  # TINY windows are 2 s
+        np.testing.assert_allclose([sum(r) for r in rows], 1.0, atol=1e-3)
+    assert (tmp_path / "png" / "sorohanro_-_solo-trumpet-06.taggram.png").stat().st_size > 0
+
+    make_model_dir(tmp_path / "vgg", variant="audio_vgg")
+    fv = flags.FlagValues()
+    tag_cli.define_flags(fv)
+    argv = fv(["musictag tag", song, f"--model={tmp_path / 'vgg'}", "--attention"])
+    assert tag_cli.main(argv, fv) == 2
+    assert "cnn_sam only" in capsys.readouterr().err

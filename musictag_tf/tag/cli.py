@@ -47,6 +47,9 @@ def define_flags(flag_values=None) -> None:
     flags.DEFINE_float("clip_seconds", 0.0, "Tag each clip [k*c, (k+1)*c) of every file on its own; rows "
                        "'<abs path>#<start s>' (the builder's --clip_seconds/--soft_labels keys; musictag_tf/tag/clips.py).",
                        flag_values=fv)
+    flags.DEFINE_boolean("attention", False, "cnn_sam training runs: add each window's self-attention over its "
+                         "segments (seconds) to the JSON and under the --plot taggram (musictag_tf/tag/attention.py).",
+                         flag_values=fv)
     flags.DEFINE_boolean("keep_remainder", False, "With --clip_seconds: also tag each file's last, shorter clip.",
                          flag_values=fv)
 
@@ -90,17 +93,24 @@ def main(argv: Sequence[str], flag_values=None) -> int:
         print(f"{prog}: error: no audio files found in {paths}", file=sys.stderr)
         return 2
     tags = tagger.info.tags
+    attention = None
+    if fv.attention:
+        from musictag_tf.tag.attention import AttentionExplainer, explain_run
+        try:
+            attention = explain_run(run, AttentionExplainer(fv.model, hop))
+        except (errors.MusictagError, OSError) as exc:
+            return errors.report(prog, exc)
     out = sys.stdout if fv.output in ("-", "") else open(fv.output, "w", encoding="utf-8", newline="")
     try:
         if fv.format == "csv":
             write_csv(run, tags, out)
         else:
-            write_json(run, tags, fv.top_k, out, with_taggram=fv.taggram)
+            write_json(run, tags, fv.top_k, out, with_taggram=fv.taggram, attention=attention)
     finally:
         if out is not sys.stdout:
             out.close()
     if fv.plot:
-        for written in plot_paths(run, tags, fv.plot):
+        for written in plot_paths(run, tags, fv.plot, attention=attention):
             print(f"{prog}: taggram {written}", file=sys.stderr)
     if run.failures:
         print(f"{prog}: {len(run.failures)} of {len(run.failures) + len(run.results)} files failed",

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import csv
 import json
-from typing import Sequence
+from typing import Dict, Optional, Sequence
 
 from musictag_tf import emotion
 from musictag_tf.tag.tagger import ClipTags, TagRun
@@ -50,8 +50,13 @@ def clip_json(clip: ClipTags, tags: Sequence[str], top_k: int, with_taggram: boo
     return entry
 
 
-def write_json(run: TagRun, tags: Sequence[str], top_k: int, out, with_taggram: bool = True) -> None:
+def write_json(run: TagRun, tags: Sequence[str], top_k: int, out, with_taggram: bool = True,
+               attention: Optional[Dict[str, dict]] = None) -> None:
+    """``attention``: path -> "attention" object (musictag_tf/tag/attention.py), added to its entry."""
     entries = [clip_json(c, tags, top_k, with_taggram) for c in run.results]
+    for entry in entries:
+        if attention and entry["path"] in attention:
+            entry["attention"] = attention[entry["path"]]
     entries += [{"path": path, "error": reason} for path, reason in run.failures]
     json.dump(entries, out, indent=1, ensure_ascii=False)
     out.write("\n")

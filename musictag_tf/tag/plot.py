@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import os
 import pathlib
-from typing import List, Sequence
+from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
 from musictag_tf.tag.tagger import ClipTags, TagRun
 
 
-def plot_taggram(clip: ClipTags, tags: Sequence[str], path: str, max_tags: int = 50) -> None:
-    """Taggram PNG: tag probability per window (time in seconds on x, tag names on y)."""
+def plot_taggram(clip: ClipTags, tags: Sequence[str], path: str, max_tags: int = 50,
+                 attention: Optional[dict] = None) -> None:
+    """Taggram PNG: tag probability per window (time in seconds on x, tag names on y).
+
+    ``attention`` (musictag tag --attention): drawn under the taggram as the mean attention
+    weight over time (musictag_tf.tag.attention.attention_curve).
+    """
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -27,12 +32,23 @@ def plot_taggram(clip: ClipTags, tags: Sequence[str], path: str, max_tags: int =
     else:
         edges = np.array([0.0, clip.duration_seconds])
     height = max(3.0, 0.18 * len(names) + 1.2)
-    fig, ax = plt.subplots(figsize=(max(6.0, min(16.0, 2 + 0.25 * len(starts))), height))
+    width = max(6.0, min(16.0, 2 + 0.25 * len(starts)))
+    if attention is None:
+        fig, ax = plt.subplots(figsize=(width, height))
+    else:
+        fig, (ax, att_ax) = plt.subplots(2, 1, figsize=(width, height + 1.6), sharex=True,
+                                         gridspec_kw={"height_ratios": [height, 1.6]})
     mesh = ax.pcolormesh(edges, np.arange(len(names) + 1), taggram.T, cmap="magma", vmin=0.0, vmax=1.0)
     ax.set_yticks(np.arange(len(names)) + 0.5)
     ax.set_yticklabels(names, fontsize=7)
     ax.invert_yaxis()
     ax.set_xlabel("time (s, window centres)")
+    if attention is not None:
+        from musictag_tf.tag.attention import attention_curve
+        times, weight = attention_curve(attention)
+        att_ax.step(times, weight, where="post", color="tab:blue")
+        att_ax.set_ylabel("attention", fontsize=8)
+        att_ax.set_xlabel("time (s): mean self-attention weight of the segments (r rows averaged)")
     ax.set_title(f"{os.path.basename(clip.path)}  ({clip.duration_seconds:.1f} s, "
                  f"{len(starts)} windows of {clip.window_seconds:g} s)", fontsize=9)
     fig.colorbar(mesh, ax=ax, label="tag probability", fraction=0.03)
@@ -43,7 +59,8 @@ def plot_taggram(clip: ClipTags, tags: Sequence[str], path: str, max_tags: int =
     os.replace(tmp, path)
 
 
-def plot_paths(run: TagRun, tags: Sequence[str], out_dir: str) -> List[str]:
+def plot_paths(run: TagRun, tags: Sequence[str], out_dir: str,
+               attention: Optional[Dict[str, dict]] = None) -> List[str]:
     """One ``<stem>.taggram.png`` per tagged file in ``out_dir`` (``-2``, ``-3`` ... on name clashes)."""
     os.makedirs(out_dir, exist_ok=True)
     written, used = [], set()
@@ -57,6 +74,6 @@ def plot_paths(run: TagRun, tags: Sequence[str], out_dir: str) -> List[str]:
             name = f"{stem}-{n}.taggram.png"
         used.add(name)
         target = os.path.join(out_dir, name)
-        plot_taggram(clip, tags, target)
+        plot_taggram(clip, tags, target, attention=(attention or {}).get(clip.path))
         written.append(target)
     return written

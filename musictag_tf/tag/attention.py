@@ -1,0 +1,109 @@
+"""``musictag tag --attention``: where cnn_sam listened, per window, in seconds of the file.
+
+For a training run of cnn_sam (``--model=<model_dir>``), each tagged file (or clip, with
+``--clip_seconds``) is decoded again, cut into the tagger's windows and run through
+``musictag_tf.model.attention.attention_model``; its JSON object gains::
+
+    "attention": {"window_start_seconds": [...],
+                  "segment_start_seconds": [[s, ...] per window],   # used segments only, s of the file
+                  "segment_end_seconds":   [[e, ...] per window],
+                  "weights": [[[w, ...] per segment] x r rows] per window}
+
+and ``--plot`` draws, under the taggram, the attention (mean of the r rows, per segment, as a
+step curve over the file's seconds; overlapping windows are averaged where they overlap).
+SavedModel / TFLite exports do not carry attention outputs yet: ``AttentionError`` says so.
+"""
+
+from __future__ import annotations
+
+from typing import Dict, List, Optional
+
+import numpy as np
+
+from musictag_tf import windows as windows_lib
+from musictag_tf.audio import io as audio_io
+from musictag_tf.audio.clips import read_span, split_clip_key
+from musictag_tf.errors import ModelLoadError
+from musictag_tf.tag.tagger import TagRun
+
+
+class AttentionError(ModelLoadError):
+    """--attention with a model that cannot show attention."""
+
+
+class AttentionExplainer:
+    """A cnn_sam training run's attention over segments, per window (module docstring)."""
+
+    def __init__(self, model_dir: str, hop_samples: Optional[int] = None):
+        from musictag_tf import runs
+        from musictag_tf.model.attention import attention_model
+        from musictag_tf.params import ConfigError, TagParams
+
+        if not runs.is_run_dir(model_dir):
+            raise AttentionError(model_dir, "--attention needs a cnn_sam training run directory "
+                                            "(exports have no attention outputs yet)")
+        source = runs.load_model_source(model_dir)
+        try:
+            self.model = attention_model(source.keras_model, source.spec)
+        except ConfigError as exc:
+            raise AttentionError(model_dir, f"--attention: {exc.reason}") from exc
+        self.spec = source.spec
+        chunk = source.spec.chunk_samples
+        self.window_params = windows_lib.WindowParams(chunk, hop_samples or TagParams().hop_samples(chunk))
+        self.sample_rate = source.spec.audio.sample_rate
+
+    def explain(self, waveform: np.ndarray, offset_seconds: float = 0.0) -> dict:
+        """float32 [samples] -> the "attention" JSON object (seconds from ``offset_seconds``)."""
+        windows, starts = windows_lib.split_windows(waveform, self.window_params)
+        ids = np.zeros([len(windows), self.spec.lyrics.max_tokens], np.int32)
+        out = self.model({"waveform": windows, "lyrics_ids": ids}, training=False)
+        weights = out["attention_weights"].numpy()
+        seg_start = out["segment_start_seconds"].numpy()
+        seg_end = out["segment_end_seconds"].numpy()
+        window_start = starts / self.sample_rate + offset_seconds
+        entry = {"window_start_seconds": [round(float(s), 3) for s in window_start],
+                 "segment_start_seconds": [], "segment_end_seconds": [], "weights": []}
+        for i, w0 in enumerate(window_start):
+            used = seg_start[i] >= 0
+            entry["segment_start_seconds"].append([round(float(w0 + s), 3) for s in seg_start[i][used]])
+            entry["segment_end_seconds"].append([round(float(w0 + e), 3) for e in seg_end[i][used]])
+            entry["weights"].append([[round(float(v), 5) for v in row[used]] for row in weights[i]])
+        return entry
+
+    def explain_clip(self, path: str, duration_seconds: float) -> dict:
+        """Decode a tagged file, or the clip ``<path>#<start>`` of ``duration_seconds``, and explain it."""
+        base, start = split_clip_key(path)
+        if start is None:
+            return self.explain(audio_io.load_audio(path, self.sample_rate))
+        return self.explain(read_span(base, start, duration_seconds, self.sample_rate), start)
+
+
+def explain_run(run: TagRun, explainer: AttentionExplainer) -> Dict[str, dict]:
+    """path -> "attention" object for every tagged file or clip of ``run``."""
+    return {clip.path: explainer.explain_clip(clip.path, clip.duration_seconds) for clip in run.results}
+
+
+def attention_curve(attention: dict, step_seconds: float = 0.05):
+    """(times s [n], weight [n]): mean of the r rows per segment, averaged over overlapping windows."""
+    ends = [e for row in attention["segment_end_seconds"] for e in row]
+    starts = [s for row in attention["segment_start_seconds"] for s in row]
+    if not ends:
+        return np.zeros(0), np.zeros(0)
+    times = np.arange(min(starts), max(ends), step_seconds)
+    total, count = np.zeros_like(times), np.zeros_like(times)
+    for seg_s, seg_e, rows in zip(attention["segment_start_seconds"], attention["segment_end_seconds"],
+                                  attention["weights"]):
+        mean = np.mean(np.asarray(rows, np.float64), axis=0) if rows else []
+        for s, e, w in zip(seg_s, seg_e, mean):
+            inside = (times >= s) & (times < e)
+            total[inside] += w
+            count[inside] += 1
+    return times, np.where(count > 0, total / np.maximum(count, 1), 0.0)
+
+
+def with_attention(entries: List[dict], attention: Dict[str, dict]) -> List[dict]:
+    """JSON entries (tag.outputs.clip_json) with their "attention" object added."""
+    for entry in entries:
+        if entry.get("path") in attention:
+            entry["attention"] = attention[entry["path"]]
+    return entries
