@@ -14,17 +14,16 @@ is a teacher table for ``musictag-build --clip_seconds=29.1 --soft_labels=teache
 from __future__ import annotations
 
 import os
-import sys
 from typing import Callable, Optional, Sequence
 
 import numpy as np
 
 from musictag_tf.audio import io as audio_io
 from musictag_tf.audio.clips import ClipParams, clip_key, clip_spans, file_duration, read_span
-from musictag_tf.errors import AudioDecodeError, LyricsError
+from musictag_tf.errors import AudioDecodeError
 from musictag_tf.tag.backends import Tagger
-from musictag_tf.tag.inputs import LyricsSource, find_audio_files
-from musictag_tf.tag.tagger import ClipTags, TagRun
+from musictag_tf.tag.inputs import LyricsSource
+from musictag_tf.tag.tagger import ClipTags, TagRun, tag_paths
 
 
 def tag_clips_of_file(tagger: Tagger, path: str, params: ClipParams, lyrics: Optional[LyricsSource] = None,
@@ -53,18 +52,7 @@ def tag_clip_paths(paths: Sequence[str], tagger: Tagger, params: ClipParams, lyr
                    hop_samples: Optional[int] = None, progress: bool = True,
                    on_error: Optional[Callable[[str, str], None]] = None) -> TagRun:
     """``tag_paths`` with every file cut into clips; failures (per file) collected, not raised."""
-    files = find_audio_files(paths)
-    results, failures = [], []
-    iterator = files
-    if progress and len(files) > 1:
-        from tqdm import tqdm
-        iterator = tqdm(files, desc="tagging clips", unit="file", file=sys.stderr, disable=None)
-    for path in iterator:
-        try:
-            results.extend(tag_clips_of_file(tagger, path, params, lyrics, hop_samples))
-        except (AudioDecodeError, LyricsError) as exc:
-            reason = exc.reason if isinstance(exc, AudioDecodeError) else f"lyrics {exc.path}: {exc.reason}"
-            failures.append((path, reason))
-            if on_error:
-                on_error(path, reason)
-    return TagRun(results=results, failures=failures)
+    def tag_one(tagger, path, lyrics, hop_samples):
+        return tag_clips_of_file(tagger, path, params, lyrics, hop_samples)
+
+    return tag_paths(paths, tagger, lyrics, hop_samples, progress, on_error, tag_one=tag_one)

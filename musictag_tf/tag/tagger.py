@@ -78,8 +78,13 @@ def tag_file(tagger: Tagger, path: str, lyrics: Optional[LyricsSource] = None,
 
 def tag_paths(paths: Sequence[str], tagger: Tagger, lyrics: Optional[LyricsSource] = None,
               hop_samples: Optional[int] = None, progress: bool = True,
-              on_error: Optional[Callable[[str, str], None]] = None) -> TagRun:
-    """Tag every audio file in ``paths`` (files and folders); failures are collected, not raised."""
+              on_error: Optional[Callable[[str, str], None]] = None,
+              tag_one: Optional[Callable[..., List[ClipTags]]] = None) -> TagRun:
+    """Tag every audio file in ``paths`` (files and folders); failures are collected, not raised.
+
+    ``tag_one(tagger, path, lyrics, hop_samples)`` -> ClipTags list replaces ``tag_file`` (e.g. one
+    result per clip, musictag_tf.tag.clips).
+    """
     files = find_audio_files(paths)
     results, failures = [], []
     iterator = files
@@ -88,7 +93,10 @@ def tag_paths(paths: Sequence[str], tagger: Tagger, lyrics: Optional[LyricsSourc
         iterator = tqdm(files, desc="tagging", unit="file", file=sys.stderr, disable=None)
     for path in iterator:
         try:
-            results.append(tag_file(tagger, path, lyrics, hop_samples))
+            if tag_one is None:
+                results.append(tag_file(tagger, path, lyrics, hop_samples))
+            else:
+                results.extend(tag_one(tagger, path, lyrics, hop_samples))
         except (AudioDecodeError, LyricsError) as exc:
             reason = exc.reason if isinstance(exc, AudioDecodeError) else f"lyrics {exc.path}: {exc.reason}"
             failures.append((path, reason))
