@@ -55,7 +55,7 @@ def test_tiny_distillation_loss_falls_and_student_follows_teacher(tmp_path, shar
     from musictag_tf.data import manifest as manifest_lib
     from musictag_tf.data.pipeline import PipelineConfig
     from musictag_tf.distill import agreement
-    from musictag_tf.distill.teacher import Teacher, _clips, write_teacher_csv
+    from musictag_tf.distill.teacher import Teacher, table_clips, write_teacher_csv
     from tfrecords_builder import sources
     from tfrecords_builder.build import build_records
     from tfrecords_builder.corpora import debian_music as dm
@@ -69,7 +69,7 @@ def test_tiny_distillation_loss_falls_and_student_follows_teacher(tmp_path, shar
 
     teacher_csv = str(tmp_path / "teacher.csv")
     teacher = Teacher("mtt_musicnn")
-    run = write_teacher_csv(_clips(table, None, CLIPS), teacher_csv, teacher, progress=False)
+    run = write_teacher_csv(table_clips(table, None, CLIPS), teacher_csv, teacher, progress=False)
     assert run.failures == [] and run.written == 23 + 9 + 12
 
     records = str(tmp_path / "records")

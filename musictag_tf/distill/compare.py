@@ -32,7 +32,8 @@ BASELINE = "train-mean baseline"
 
 
 def split_targets(records_dir: str, split: str, limit: int = 0) -> Dict[str, np.ndarray]:
-    """``tag_targets`` float32 [clips, tags] and ``waveform``s (list) of a split's records, in shard order."""
+    """{"tag_targets": float32 [clips, tags], "waveforms": [float32 [samples]] (only with ``limit`` > 0)} of a
+    split's records, in shard order; ``limit`` > 0 reads only the first ``limit`` clips."""
     import tensorflow as tf
 
     from musictag_tf.data import manifest as manifest_lib

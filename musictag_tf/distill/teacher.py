@@ -81,7 +81,8 @@ class Teacher:
         return np.concatenate(out).mean(axis=0)
 
 
-def _clips(table: str, audio_root: Optional[str], params: ClipParams):
+def table_clips(table: str, audio_root: Optional[str], params: ClipParams):
+    """The SourceClips of a builder table, cut exactly as ``musictag-build --clip_seconds`` cuts them."""
     from tfrecords_builder.clips import cut_collection
     from tfrecords_builder.sources import read_table
 
@@ -155,7 +156,7 @@ def main(argv) -> int:
     try:
         params = ClipParams(F.clip_seconds, F.keep_remainder, F.min_remainder_seconds)
         teacher = Teacher(F.model)
-        clips = _clips(F.table, F.audio_root, params)
+        clips = table_clips(F.table, F.audio_root, params)
         run = write_teacher_csv(clips, F.output, teacher, progress=F.progress,
                                 on_error=lambda p, r: print(f"teacher: error: {p}: {r}", file=sys.stderr))
     except errors.MusictagError as exc:
