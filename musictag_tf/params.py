@@ -301,11 +301,13 @@ class TagParams:
     hop_fraction: window hop as a fraction of the window (ModelParams.chunk_seconds); 0.5 = half.
     top_k: tag names returned per clip by the serving signatures (capped at num_tags).
     window_batch: windows per forward pass inside the serving graph (bounds memory on long songs).
+    default_model: what ``musictag tag`` uses without ``--model`` (a shipped pretrained model).
     """
 
     hop_fraction: float = 0.5
     top_k: int = 5
     window_batch: int = 16
+    default_model: str = "mtt_musicnn"
 
     def __post_init__(self):
         if not 0.0 < self.hop_fraction <= 1.0:

@@ -6,7 +6,9 @@ JSON (a list, one object per file)::
      "top_tags": [{"tag": ..., "score": p}, ...],
      "quadrant": {"name": "exuberance", "probability": p, "probabilities": {...}},   # emotion models
      "energy": {"low": p, "high": p}, "stress": {...},                                 # when present
-     "taggram": {"window_start_seconds": [...], "window_seconds": 8.0, "scores": [[p, ...], ...]}}
+     "taggram": {"window_start_seconds": [...], "window_seconds": 8.0, "scores": [[p, ...], ...]},
+     "model": {"name": "mtt_musicnn", "kind": ..., "source": ..., "windows": {...}},       # always
+     "embeddings": {"embedding_penultimate": {"per_window": [[...]], "clip": [...]}, ...}}  # --embeddings
 
 and ``{"path": ..., "error": ...}`` for a file that could not be tagged. CSV: ``path`` and one
 column per tag (what ``musictag-evaluate --predictions`` reads; top tags and the quadrant are
@@ -17,7 +19,9 @@ from __future__ import annotations
 
 import csv
 import json
-from typing import Sequence
+from typing import Optional, Sequence
+
+import numpy as np
 
 from musictag_tf import emotion
 from musictag_tf.tag.tagger import ClipTags, TagRun
@@ -47,11 +51,18 @@ def clip_json(clip: ClipTags, tags: Sequence[str], top_k: int, with_taggram: boo
                             "scores": [[r(v) for v in row] for row in clip.taggram]}
     if clip.warnings:
         entry["warnings"] = list(clip.warnings)
+    if clip.embeddings:
+        entry["embeddings"] = {name: {"per_window": [[r(v) for v in row] for row in rows],
+                                      "clip": [r(v) for v in np.asarray(rows, np.float64).mean(axis=0)]}
+                               for name, rows in clip.embeddings.items()}
     return entry
 
 
-def write_json(run: TagRun, tags: Sequence[str], top_k: int, out, with_taggram: bool = True) -> None:
-    entries = [clip_json(c, tags, top_k, with_taggram) for c in run.results]
+def write_json(run: TagRun, tags: Sequence[str], top_k: int, out, with_taggram: bool = True,
+               model: Optional[dict] = None) -> None:
+    """One JSON list; ``model`` (Tagger.describe()) is added to every file's entry."""
+    entries = [dict(clip_json(c, tags, top_k, with_taggram), **({"model": model} if model else {}))
+               for c in run.results]
     entries += [{"path": path, "error": reason} for path, reason in run.failures]
     json.dump(entries, out, indent=1, ensure_ascii=False)
     out.write("\n")
