@@ -236,7 +236,7 @@ def load_tagger(path: str, num_threads: Optional[int] = None) -> Tagger:
     if path in registry.SHIPPED_MODELS:
         return PretrainedTagger(path)
     if not tf.io.gfile.exists(path):
-        raise ModelLoadError(path, "no such model file or directory, and not a shipped model "
+        raise ModelLoadError(path, "model path does not exist and is not a shipped model "
                                    f"(shipped: {', '.join(registry.SHIPPED_MODELS)})")
     if path.endswith(".tflite"):
         return TFLiteTagger(path, num_threads=num_threads)
