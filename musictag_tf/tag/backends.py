@@ -118,19 +118,23 @@ class SavedModelTagger(Tagger):
         self.windows_fn = self.loaded.signatures["tag_windows"]
 
     def tag_waveform(self, waveform, lyrics_ids=None, hop_samples=None):
-        if hop_samples and hop_samples != self.info.hop_samples:
+        if (hop_samples and hop_samples != self.info.hop_samples) or self.embeddings:
             return super().tag_waveform(waveform, lyrics_ids, hop_samples)
-        out = self.serve(waveform=tf.constant(np.asarray(waveform, np.float32)[None]),
-                         lyrics_ids=tf.constant(self._ids(lyrics_ids)[None]))
+        inputs = {"waveform": tf.constant(np.asarray(waveform, np.float32)[None])}
+        if self.info.max_tokens:  # a shipped model's export takes audio only
+            inputs["lyrics_ids"] = tf.constant(self._ids(lyrics_ids)[None])
+        out = self.serve(**inputs)
         probabilities = {head: out[artifacts.PROBABILITY_OUTPUTS[head]].numpy()[0] for head in self.info.heads}
         count = int(out["num_windows"].numpy()[0])
         taggram = out["taggram"].numpy()[0, :count] if "taggram" in out else np.zeros([count, 0], np.float32)
         return probabilities, taggram, out["window_start_seconds"].numpy()[0, :count]
 
     def run_windows(self, windows, lyrics_ids):
-        ids = np.repeat(lyrics_ids[None], windows.shape[0], axis=0)
-        out = self.windows_fn(waveform=tf.constant(windows), lyrics_ids=tf.constant(ids))
-        return {head: out[head].numpy() for head in self.info.heads}
+        inputs = {"waveform": tf.constant(windows)}
+        if self.info.max_tokens:
+            inputs["lyrics_ids"] = tf.constant(np.repeat(lyrics_ids[None], windows.shape[0], axis=0))
+        out = self.windows_fn(**inputs)
+        return {k: v.numpy() for k, v in out.items() if k in self.info.heads or k.startswith(EMBEDDING_PREFIX)}
 
 
 class TFLiteTagger(Tagger):
@@ -149,7 +153,8 @@ class TFLiteTagger(Tagger):
     def run_windows(self, windows, lyrics_ids):
         ids = np.repeat(np.asarray(lyrics_ids, np.int32)[None], windows.shape[0], axis=0)
         out = self.runner(windows, ids)
-        return {head: out[name] for head, name in self.output_names.items()}
+        embeddings = {k: v for k, v in out.items() if self.embeddings and k.startswith(EMBEDDING_PREFIX)}
+        return {**{head: out[name] for head, name in self.output_names.items()}, **embeddings}
 
 
 class KerasTagger(Tagger):
@@ -210,7 +215,9 @@ def _info_from_metadata(kind: str, path: str, meta: dict, vocab_path: Optional[s
         return ModelInfo(kind=kind, path=path, tags=list(meta["tags"]), heads=tuple(meta["heads"]),
                          sample_rate=int(meta["sample_rate"]), chunk_samples=int(meta["chunk_samples"]),
                          hop_samples=int(meta["hop_samples"]), max_tokens=int(meta["max_tokens"]),
-                         vocab_path=vocab_path, lyrics_params=dict(meta["spec"]["lyrics"]))
+                         vocab_path=vocab_path, lyrics_params=dict(meta["spec"]["lyrics"]),
+                         name=str(meta.get("pretrained", "")),
+                         windows=windows_lib.WindowParams(**meta["windows"]) if "windows" in meta else None)
     except (KeyError, TypeError, ValueError) as exc:
         raise ModelLoadError(path, f"export metadata is incomplete ({exc!r}); re-export with musictag-export")
 
