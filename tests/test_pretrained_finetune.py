@@ -1,0 +1,83 @@
+"""Fine-tuning from a shipped model (issue 12, item 6): the pretrained start beats random init.
+
+Same architecture, same data order, same steps and optimizer; only the initial weights differ.
+Measured on the tiny synthetic records (valid + test clips, 24): macro ROC-AUC after 30 steps
+with trainable="head" was 0.612 / 0.624 pretrained vs 0.538 / 0.526 random (seeds 0 / 1), so
+the test asks for a 0.03 margin.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from musictag_tf import metrics
+from musictag_tf import params as P
+from musictag_tf.data import manifest as manifest_lib
+from musictag_tf.data import pipeline
+from musictag_tf.model import musicnn_windows
+from musictag_tf.model.pretrained import finetune
+
+STEPS, BATCH, MARGIN = 30, 8, 0.03
+
+
+def _data(records, manifest, config, split, batch, repeat):
+    return pipeline.training_dataset(manifest_lib.split_files(records, split, manifest), config, batch,
+                                     P.TrainParams(seed=0), repeat=repeat, drop_remainder=False)
+
+
+def _auc_after_training(records, pretrained: bool) -> float:
+    manifest = manifest_lib.read_manifest(records)
+    window = musicnn_windows.window_params().read_samples
+    config = pipeline.PipelineConfig.from_records(
+        manifest, dataclasses.replace(P.ModelParams(), chunk_seconds=window / 16000))
+    assert config.chunk_samples == window
+    keras.utils.set_random_seed(0)
+    model = finetune.finetune_model("mtt_musicnn", manifest.num_tags, "head", pretrained=pretrained)
+    optimizer = keras.optimizers.Adam(1e-3)
+
+    @tf.function
+    def step(x, y):
+        with tf.GradientTape() as tape:
+            logits = model(x, training=True)["tags"]
+            loss = tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(y, logits))
+        grads = tape.gradient(loss, model.trainable_variables)
+        optimizer.apply_gradients(zip(grads, model.trainable_variables))
+
+    batches = iter(_data(records, manifest, config, "train", BATCH, True))
+    for _ in range(STEPS):
+        features, labels = next(batches)
+        step(features["waveform"], tf.cast(labels["tags"], tf.float32))
+    x, y = [], []
+    for split in ("valid", "test"):
+        for features, labels in _data(records, manifest, config, split, 32, False):
+            x.append(features["waveform"].numpy())
+            y.append(labels["tags"].numpy())
+    scores = model.predict(np.concatenate(x), batch_size=16, verbose=0)["tags"]
+    y = np.concatenate(y)
+    return metrics.tagging_scores(y, 1 / (1 + np.exp(-scores)), [str(i) for i in range(y.shape[1])]).roc_auc_macro
+
+
+def test_pretrained_start_beats_random_init_after_the_same_steps(tiny_records):
+    pretrained = _auc_after_training(tiny_records, True)
+    random_init = _auc_after_training(tiny_records, False)
+    assert pretrained > random_init + MARGIN, (pretrained, random_init)
+
+
+def test_trainable_modes_freeze_the_right_layers():
+    head = finetune.finetune_model("mtt_musicnn", 7, "head", emotion=True)
+    assert {l.name for l in head.layers if l.trainable and l.weights} == {
+        "tags_logits", "energy_logits", "stress_logits", "quadrant_logits"}
+    assert head.output["tags"].shape[-1] == 7 and head.output["quadrant"].shape[-1] == 4
+    backend = finetune.finetune_model("mtt_musicnn", 7, "backend")
+    assert {"backend_dense", "embedding_penultimate", "tags_logits"} <= {
+        l.name for l in backend.layers if l.trainable and l.weights}
+    assert not backend.get_layer("midend_1_conv").trainable
+    everything = finetune.finetune_model("mtt_vgg", 7, "all")
+    assert all(l.trainable for l in everything.layers)
+    with pytest.raises(finetune.FinetuneError):
+        finetune.finetune_model("mtt_musicnn", 7, "some")
