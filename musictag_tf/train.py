@@ -306,6 +306,10 @@ def define_flags():
     F.DEFINE_boolean("freeze_embedding", not d_model.train_embedding, "Keep pretrained word vectors fixed.")
     F.DEFINE_integer("seed", d_train.seed, "Random seed.")
     F.DEFINE_integer("verbose", 2, "0 silent, 1 a line per epoch, 2 with a progress bar.")
+    F.DEFINE_string("init_from", d_model.init_from, "Start from a shipped pretrained model (mtt_musicnn, "
+                    "msd_musicnn, mtt_vgg, msd_vgg) with new heads; sets --variant=musicnn and 3.008 s windows.")
+    F.DEFINE_enum("trainable", d_model.trainable, list(params_lib.TRAINABLE),
+                  "With --init_from: train the new heads only, also the back end, or all layers.")
     F.mark_flags_as_required(["records_dir", "model_dir"])
 
 
@@ -313,6 +317,10 @@ def job_from_flags(FLAGS) -> TrainJob:
     model = dataclasses.replace(params_lib.ModelParams(), variant=FLAGS.variant,
                                 chunk_seconds=FLAGS.chunk_seconds, use_segments=FLAGS.use_segments,
                                 train_embedding=not FLAGS.freeze_embedding)
+    if FLAGS.init_from:  # a shipped model: its architecture, weights and 48,128-sample windows
+        from musictag_tf.model.musicnn_windows import window_params
+        model = dataclasses.replace(model, variant="musicnn", init_from=FLAGS.init_from, trainable=FLAGS.trainable,
+                                    chunk_seconds=window_params().read_samples / 16000)
     train_params = dataclasses.replace(
         params_lib.TrainParams(), epochs=FLAGS.epochs, batch_size=FLAGS.batch_size,
         learning_rate=FLAGS.learning_rate, pos_weight=FLAGS.pos_weight, task=FLAGS.task,

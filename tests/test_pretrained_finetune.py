@@ -81,3 +81,20 @@ def test_trainable_modes_freeze_the_right_layers():
     assert all(l.trainable for l in everything.layers)
     with pytest.raises(finetune.FinetuneError):
         finetune.finetune_model("mtt_musicnn", 7, "some")
+
+
+def test_musictag_train_init_from_then_tag_the_run(tiny_records, tmp_path):
+    from musictag_tf import train as train_lib
+    from musictag_tf.tag import backends
+
+    model = dataclasses.replace(P.ModelParams(), variant="musicnn", init_from="mtt_musicnn", trainable="head",
+                                chunk_seconds=musicnn_windows.window_params().read_samples / 16000)
+    job = train_lib.TrainJob(records_dir=tiny_records, model_dir=str(tmp_path / "ft"), model=model,
+                             train=P.TrainParams(epochs=1, batch_size=8, task="multi", eval_chunks=1),
+                             steps_per_epoch=2, verbose=0)
+    result = train_lib.train(job)
+    assert result.best_epoch == 1
+    tagger = backends.load_tagger(str(tmp_path / "ft"))
+    probabilities, taggram, _ = tagger.tag_waveform(np.zeros(60000, np.float32) + 0.01)
+    manifest = manifest_lib.read_manifest(tiny_records)
+    assert probabilities["tags"].shape == (manifest.num_tags,) and probabilities["quadrant"].shape == (4,)

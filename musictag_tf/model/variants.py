@@ -177,6 +177,9 @@ BUILDERS = {
 
 def build_model(spec: ModelSpec, embedding_matrix: Optional[np.ndarray] = None) -> keras.Model:
     """The Keras functional model for ``spec.model.variant`` (outputs: dict of logits)."""
+    if spec.model.variant == "musicnn":  # a shipped model with new heads (musictag-train --init_from)
+        from musictag_tf.model.pretrained import finetune
+        return finetune.build_from_spec(spec)
     return BUILDERS[spec.model.variant](spec, embedding_matrix)
 
 

@@ -165,13 +165,24 @@ class KerasTagger(Tagger):
         source = runs.load_model_source(model_dir)
         spec = source.spec
         self.model = source.model
-        self.embedding_model = variants.with_embeddings(source.model, spec.model.variant)
+        self.embedding_model = (variants.with_embeddings(source.model, spec.model.variant)
+                                if spec.model.variant in variants.EMBEDDING_LAYERS else None)
         self.window_batch = window_batch
         self.info = ModelInfo(kind="keras", path=model_dir, tags=source.tags, heads=tuple(spec.model.heads),
                               sample_rate=spec.audio.sample_rate, chunk_samples=spec.chunk_samples,
                               hop_samples=tag_params.hop_samples(spec.chunk_samples),
                               max_tokens=spec.lyrics.max_tokens,
                               vocab_path=source.vocab_path, lyrics_params=dataclasses.asdict(spec.lyrics))
+
+    @property
+    def embeddings(self) -> bool:
+        return getattr(self, "_embeddings", False)
+
+    @embeddings.setter
+    def embeddings(self, wanted: bool) -> None:
+        if wanted and self.embedding_model is None:
+            raise ModelLoadError(self.info.path, "--embeddings: no embedding layers known for this run's variant")
+        self._embeddings = wanted
 
     def run_windows(self, windows, lyrics_ids):
         ids = np.repeat(np.asarray(lyrics_ids, np.int32)[None], windows.shape[0], axis=0)

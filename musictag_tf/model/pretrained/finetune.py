@@ -22,10 +22,11 @@ from typing import Dict
 import keras
 from keras import layers
 
+from musictag_tf import params as params_lib
 from musictag_tf.model import musicnn
 from musictag_tf.model.pretrained import named_weights, registry
 
-TRAINABLE = ("head", "backend", "all")
+TRAINABLE = params_lib.TRAINABLE
 NEW_LAYERS = ("tags_logits",)  # replaced: sized to the new tag table
 BACKEND_PREFIXES = ("backend_", "embedding_penultimate", "vgg_5_")
 EMOTION_HEADS = {"energy": 2, "stress": 2, "quadrant": 4}  # = variants.EMOTION_HEADS
@@ -70,3 +71,17 @@ def finetune_model(name: str, num_tags: int, trainable: str = "head", emotion: b
         for head, size in EMOTION_HEADS.items():
             outputs[head] = layers.Dense(size, dtype="float32", name=f"{head}_logits")(features)
     return keras.Model(base.input, outputs, name=base.name)
+
+
+def build_from_spec(spec) -> keras.Model:
+    """variants.build_model for variant "musicnn": ``finetune_model(spec.model.init_from, ...)``
+    with musictag's inputs (``waveform`` [B, chunk_samples], ``lyrics_ids`` unused) and heads."""
+    model = finetune_model(spec.model.init_from, spec.model.num_tags, spec.model.trainable,
+                           emotion=any(h != "tags" for h in spec.model.heads))
+    if spec.chunk_samples != model.input.shape[-1]:
+        raise FinetuneError(f"{spec.model.init_from} takes windows of {model.input.shape[-1]} samples, the "
+                            f"spec {spec.chunk_samples}; set chunk_seconds to {model.input.shape[-1] / 16000}")
+    inputs = {"waveform": keras.Input((spec.chunk_samples,), dtype="float32", name="waveform"),
+              "lyrics_ids": keras.Input((spec.lyrics.max_tokens,), dtype="int32", name="lyrics_ids")}
+    outputs = model(inputs["waveform"])
+    return keras.Model(inputs, {h: outputs[h] for h in spec.model.heads}, name="musicnn")
