@@ -98,3 +98,23 @@ def test_musictag_train_init_from_then_tag_the_run(tiny_records, tmp_path):
     probabilities, taggram, _ = tagger.tag_waveform(np.zeros(60000, np.float32) + 0.01)
     manifest = manifest_lib.read_manifest(tiny_records)
     assert probabilities["tags"].shape == (manifest.num_tags,) and probabilities["quadrant"].shape == (4,)
+
+
+def test_init_from_a_run_copies_matching_weights_and_freezes_all_but_the_heads(tmp_path):
+    from conftest import make_model_dir, tiny_spec
+    from musictag_tf import train as train_lib
+    from musictag_tf.model import variants
+
+    _, source = make_model_dir(tmp_path / "run", "audio_vgg", seed=1)
+    spec = tiny_spec("audio_vgg")
+    spec = dataclasses.replace(spec, model=dataclasses.replace(spec.model, num_tags=9))  # a new tag table
+    keras.utils.set_random_seed(5)
+    model = variants.build_model(spec)
+    copied = train_lib.init_run_weights(model, str(tmp_path / "run"), "head")
+    by_path = {v.path: v.numpy() for v in source.weights}
+    assert copied == sum(1 for v in model.weights if v.path in by_path and by_path[v.path].shape == v.shape) > 0
+    np.testing.assert_array_equal(model.get_layer("audio_head_dense").kernel.numpy(),
+                                  source.get_layer("audio_head_dense").kernel.numpy())
+    assert model.get_layer("tags_logits").kernel.shape[-1] == 9  # new head, not copied
+    assert {l.name for l in model.layers if l.trainable and l.weights} == {
+        f"{h}_logits" for h in spec.model.heads}
