@@ -118,3 +118,30 @@ def test_init_from_a_run_copies_matching_weights_and_freezes_all_but_the_heads(t
     assert model.get_layer("tags_logits").kernel.shape[-1] == 9  # new head, not copied
     assert {l.name for l in model.layers if l.trainable and l.weights} == {
         f"{h}_logits" for h in spec.model.heads}
+
+
+def _flags(**changes):
+    import types
+    d_model, d_train = P.ModelParams(), P.TrainParams()
+    values = dict(records_dir="r", model_dir="m", variant=d_model.variant, chunk_seconds=d_model.chunk_seconds,
+                  use_segments=True, freeze_embedding=False, epochs=1, batch_size=8, learning_rate=1e-3,
+                  pos_weight=1.0, task="tags", tag_loss_weight=1.0, emotion_loss_weight=1.0,
+                  early_stopping_patience=1, eval_chunks=1, seed=0, strategy="default", tpu="",
+                  mixed_precision="none", word_vectors="", steps_per_epoch=0, verbose=0,
+                  init_from="", trainable="all")
+    values.update(changes)
+    return types.SimpleNamespace(**values)
+
+
+def test_train_flags_init_from_a_shipped_model_or_a_run(tmp_path):
+    from conftest import make_model_dir
+    from musictag_tf import train as train_lib
+
+    job = train_lib.job_from_flags(_flags(init_from="msd_vgg", trainable="backend"))
+    assert (job.model.variant, job.model.init_from, job.model.trainable) == ("musicnn", "msd_vgg", "backend")
+    assert round(job.model.chunk_seconds * 16000) == 48128 and not job.init_run
+    make_model_dir(tmp_path / "run", "audio_vgg")
+    job = train_lib.job_from_flags(_flags(init_from=str(tmp_path / "run"), trainable="head"))
+    assert job.model.variant == "audio_vgg" and job.init_run == str(tmp_path / "run") and job.trainable == "head"
+    with pytest.raises(P.ConfigError):
+        dataclasses.replace(P.ModelParams(), init_from="mtt_musicnn")  # init_from only with variant musicnn
