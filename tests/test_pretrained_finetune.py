@@ -62,6 +62,7 @@ def _auc_after_training(records, pretrained: bool) -> float:
     return metrics.tagging_scores(y, 1 / (1 + np.exp(-scores)), [str(i) for i in range(y.shape[1])]).roc_auc_macro
 
 
+@pytest.mark.slow  # ~40 s on 2 loaded cores (two 30-step trainings of musicnn)
 def test_pretrained_start_beats_random_init_after_the_same_steps(tiny_records):
     pretrained = _auc_after_training(tiny_records, True)
     random_init = _auc_after_training(tiny_records, False)
