@@ -3,6 +3,8 @@
     musictag-export --model_dir=runs/cnn_sam --export_dir=exports/cnn_sam \\
         [--version=0] [--top_k=5] [--tflite=float32,dynamic_int8,float16] [--records_dir=records]
 
+    musictag-export --model=mtt_musicnn --export_dir=exports/mtt_musicnn   # a shipped model (export/pretrained.py)
+
 writes::
 
     exports/cnn_sam/saved_model/<version>/   SavedModel, signatures in export/saved_model.py
@@ -39,7 +41,11 @@ def define_flags():
     from export import tflite
 
     d_tag = params_lib.TagParams()
+    from musictag_tf.model.pretrained.registry import SHIPPED_MODELS
+
     flags.DEFINE_string("model_dir", None, "Training run directory (spec.json, best.keras, tags.txt, vocab.txt).")
+    flags.DEFINE_string("model", None, f"A shipped pretrained model to export instead of --model_dir "
+                        f"({' | '.join(SHIPPED_MODELS)}).")
     flags.DEFINE_string("export_dir", None, "Output directory (saved_model/<version>, tflite/, models.config).")
     flags.DEFINE_integer("version", 0, "SavedModel version number (0: one above the highest present).")
     flags.DEFINE_boolean("overwrite", False, "Replace an existing version directory.")
@@ -57,7 +63,7 @@ def define_flags():
                         "directory's split (macro ROC-AUC).")
     flags.DEFINE_string("split", "test", "Records split used with --records_dir.")
     flags.DEFINE_boolean("check", True, "Reload the exports and compare them with the Keras model.")
-    flags.mark_flags_as_required(["model_dir", "export_dir"])
+    flags.mark_flags_as_required(["export_dir"])
 
 
 def _random_clip(spec, seconds_factor: float = 2.3, seed: int = 0):
@@ -117,6 +123,10 @@ def main(argv):
     if unknown:
         return errors.report(PROG, errors.MusictagError(
             f"unknown --tflite variants {unknown}; choose from {tflite.VARIANTS}"))
+    if bool(FLAGS.model_dir) == bool(FLAGS.model):
+        return errors.report(PROG, errors.MusictagError("give exactly one of --model_dir and --model"))
+    if FLAGS.model:
+        return _export_shipped(FLAGS, variants)
     try:
         config = sm.ServingConfig(top_k=FLAGS.top_k, hop_fraction=FLAGS.hop_fraction,
                                   window_batch=FLAGS.window_batch)
@@ -156,6 +166,27 @@ def main(argv):
         print(f"done in {time.time() - start:.1f} s")
     except (errors.MusictagError, ValueError, OSError) as exc:
         return errors.report(PROG, exc)
+    return 0
+
+
+def _export_shipped(FLAGS, variants) -> int:
+    """``--model=NAME``: export a shipped pretrained model (export/pretrained.py)."""
+    from export import pretrained
+    from musictag_tf.model.pretrained.registry import UnknownModelError
+
+    start = time.time()
+    try:
+        config = params_lib.TagParams(top_k=FLAGS.top_k, window_batch=FLAGS.window_batch)
+        out = pretrained.export_pretrained(FLAGS.model, FLAGS.export_dir, FLAGS.version, FLAGS.overwrite,
+                                           variants, config)
+    except UnknownModelError as exc:
+        return errors.report(PROG, errors.MusictagError("--model", str(exc)))
+    except (errors.MusictagError, ValueError, OSError) as exc:
+        return errors.report(PROG, exc)
+    print(f"SavedModel: {out['saved_model']}, signatures: {', '.join(out['metadata']['signatures'])}")
+    for variant, path in out["tflite"].items():
+        print(f"  {variant:13s} {path} ({os.path.getsize(path):,} bytes, builtin ops only)")
+    print(f"done in {time.time() - start:.1f} s")
     return 0
 
 

@@ -266,7 +266,35 @@ def build_archive(source: ModelSource, staging_dir: str,
     add("tag_examples", tag_examples, [tf.TensorSpec([None], tf.string, name="examples")])
     add("tag_windows", tag_windows, [tf.TensorSpec([None, spec.chunk_samples], tf.float32, name="waveform"),
                                      tf.TensorSpec([None, max_tokens], tf.int32, name="lyrics_ids")])
+    if spec.model.variant in variants.EMBEDDING_LAYERS:
+        add("embed", _embed_fn(source.model, spec, graph), [wave_any, ids_any])
     return ServingArchive(archive, endpoints)
+
+
+def _embed_fn(model: keras.Model, spec: variants.ModelSpec, graph: TaggingGraph):
+    """``embed(waveform [B, S], lyrics_ids [B, any])`` -> ``embedding_*`` [B, D] (mean over the
+    tagger's windows), ``embedding_*_per_window`` [B, W, D], ``num_windows`` [B] (one length per
+    request, like serving_default; variants.EMBEDDING_LAYERS names the tensors)."""
+    embed_model = variants.with_embeddings(model, spec.model.variant)
+    names = tuple(variants.EMBEDDING_LAYERS[spec.model.variant])
+    chunk = spec.chunk_samples
+
+    def embed(waveform, lyrics_ids):
+        batch, samples = tf.shape(waveform)[0], tf.shape(waveform)[1]
+        ids = graph.fit_lyrics(lyrics_ids, batch)
+        starts = windows_lib.window_layout_tf(tf.fill([1], samples), graph.window_params)[0][0]  # [W]
+        count = tf.shape(starts)[0]
+        padded = tf.pad(waveform, [[0, 0], [0, tf.maximum(0, chunk - samples)]])
+        windows = tf.gather(padded, starts[:, None] + tf.range(chunk)[None, :], axis=1)  # [B, W, chunk]
+        out = embed_model({"waveform": tf.reshape(windows, [-1, chunk]),
+                           "lyrics_ids": tf.repeat(ids, count, axis=0)}, training=False)
+        result = {"num_windows": tf.fill([batch], count)}
+        for name in names:
+            per_window = tf.reshape(out[name], [batch, count, out[name].shape[-1]])
+            result[name] = tf.reduce_mean(per_window, axis=1)
+            result[f"{name}_per_window"] = per_window
+        return result
+    return embed
 
 
 def example_feature_spec() -> Dict[str, object]:

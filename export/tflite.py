@@ -254,6 +254,7 @@ class WindowRunner:
         self.interpreter = interpreter(model, num_threads)
         self.runner = self.interpreter.get_signature_runner()
         self.output_names = list(self.runner.get_output_details())
+        self.takes_lyrics = "lyrics_ids" in self.runner.get_input_details()  # not the shipped musicnn models
 
     def output_name(self, head: str) -> str:
         """The output holding ``head``'s probabilities (``head`` or ``<head>_probabilities``)."""
@@ -267,8 +268,8 @@ class WindowRunner:
         """float32 [n, chunk_samples], int32 [n, max_tokens] -> output name -> float32 [n, classes]."""
         outputs: Dict[str, list] = collections.defaultdict(list)
         for wave, ids in zip(waveforms, lyrics_ids):
-            out = self.runner(waveform=np.asarray(wave, np.float32)[None],
-                              lyrics_ids=np.asarray(ids, np.int32)[None])
+            extra = {"lyrics_ids": np.asarray(ids, np.int32)[None]} if self.takes_lyrics else {}
+            out = self.runner(waveform=np.asarray(wave, np.float32)[None], **extra)
             for name, value in out.items():
                 outputs[name].append(value[0])
         return {name: np.stack(v).astype(np.float32) for name, v in outputs.items()}

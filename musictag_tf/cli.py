@@ -1,7 +1,8 @@
 """``musictag <command> [flags] [arguments]``: one entry point for the user-facing commands.
 
     musictag demo [--out_dir=demo_out]
-    musictag tag song.mp3 music/ --model=exports/cnn_sam/saved_model [--format=csv] [--plot=pngs/]
+    musictag tag song.mp3 [--model=mtt_musicnn|msd_musicnn|mtt_vgg|msd_vgg|EXPORT|RUN_DIR] [--embeddings]
+    musictag models
 
 Each command lives in its own module exposing ``define_flags()`` (absl flags) and
 ``main(argv) -> int`` (``argv[1:]`` are the positional arguments); this module only dispatches,
@@ -17,7 +18,9 @@ from typing import Dict, Optional, Sequence, Tuple
 # command -> (module, one-line description)
 COMMANDS: Dict[str, Tuple[str, str]] = {
     "demo": ("musictag_tf.demo", "synthetic data -> records -> train + compare variants -> export -> tag"),
-    "tag": ("musictag_tf.tag.cli", "tag audio files/folders with a SavedModel, .tflite or model_dir"),
+    "tag": ("musictag_tf.tag.cli", "tag audio files/folders (default: the shipped MTT musicnn; or a "
+                                   "shipped name, SavedModel, .tflite or model_dir)"),
+    "models": ("musictag_tf.tag.models", "list the pretrained models shipped with musictag"),
 }
 
 

@@ -223,6 +223,9 @@ class SyntheticParams:
 
 # Model variants, output heads and the classes of each emotion head: defined once, here.
 VARIANTS = ("cnn_sam", "linear_fusion", "audio_vgg", "lyrics_textcnn")
+# Fine-tuned shipped models (musictag-train --init_from=mtt_musicnn): not part of the paper's comparison
+PRETRAINED_VARIANTS = ("musicnn",)
+TRAINABLE = ("head", "backend", "all")  # what fine-tuning trains (musictag_tf/model/pretrained/finetune.py)
 EMOTION_HEADS = {"energy": 2, "stress": 2, "quadrant": 4}  # Thayer heads -> softmax classes
 HEADS = ("tags",) + tuple(EMOTION_HEADS)
 
@@ -263,10 +266,17 @@ class ModelParams:
     # "stress" (2), "quadrant" (4); training sets them from TrainParams.task (HEADS_BY_TASK)
     heads: tuple = HEADS
     vgg_filters: tuple = (32, 64, 128, 128)
+    # variant "musicnn": the shipped model it starts from and which layers train
+    init_from: str = ""
+    trainable: str = "all"
 
     def __post_init__(self):
-        if self.variant not in VARIANTS:
+        if self.variant not in VARIANTS + PRETRAINED_VARIANTS:
             raise ConfigError(f"unknown model variant {self.variant!r}")
+        if (self.variant in PRETRAINED_VARIANTS) != bool(self.init_from) or self.trainable not in TRAINABLE:
+            raise ConfigError(f"variant {self.variant!r} with init_from={self.init_from!r}, trainable="
+                              f"{self.trainable!r}: init_from names the shipped model of variant 'musicnn' "
+                              f"only; trainable is one of {TRAINABLE}")
         if len(self.mel_filters) != len(self.mel_freq_pools) or \
                 len(self.mel_filters) != len(self.mel_time_pools):
             raise ConfigError("mel_filters, mel_freq_pools and mel_time_pools must have equal length")
@@ -301,11 +311,13 @@ class TagParams:
     hop_fraction: window hop as a fraction of the window (ModelParams.chunk_seconds); 0.5 = half.
     top_k: tag names returned per clip by the serving signatures (capped at num_tags).
     window_batch: windows per forward pass inside the serving graph (bounds memory on long songs).
+    default_model: what ``musictag tag`` uses without ``--model`` (a shipped pretrained model).
     """
 
     hop_fraction: float = 0.5
     top_k: int = 5
     window_batch: int = 16
+    default_model: str = "mtt_musicnn"
 
     def __post_init__(self):
         if not 0.0 < self.hop_fraction <= 1.0:

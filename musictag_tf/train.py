@@ -58,6 +58,25 @@ class TrainJob:
     word_vectors: str = ""  # word2vec/GloVe text file to initialise the lyrics embedding
     steps_per_epoch: int = 0  # 0: clips in the train split // global batch size
     verbose: int = 1  # 0 silent, 1 a line per epoch, 2 also a progress bar per epoch
+    init_run: str = ""  # --init_from=RUN_DIR: start from that run's weights (same variant, new heads)
+    trainable: str = "all"  # with init_run: "head" / "backend" freeze (init_run_weights)
+
+
+def init_run_weights(model: keras.Model, run_dir: str, trainable: str) -> int:
+    """Copy every weight of ``run_dir``'s best model whose path and shape match (new heads stay
+    random), then freeze: "head" trains only ``*_logits`` layers, "backend" also ``*_dense``.
+    Returns the number of weights copied."""
+    source = {v.path: v for v in runs.load_best_model(run_dir).weights}
+    copied = 0
+    for v in model.weights:
+        if v.path in source and tuple(source[v.path].shape) == tuple(v.shape):
+            v.assign(source[v.path])
+            copied += 1
+    if trainable != "all":
+        suffixes = ("_logits",) if trainable == "head" else ("_logits", "_dense")
+        for layer in model.layers:
+            layer.trainable = layer.name.endswith(suffixes) or not layer.weights
+    return copied
 
 
 @dataclasses.dataclass
@@ -173,6 +192,10 @@ def train(job: TrainJob) -> TrainResult:
 
     with strategy.scope():
         model = variants.build_model(spec, load_embedding_matrix(job, spec))
+        if job.init_run and not tf.io.gfile.exists(runs.checkpoints_dir(out_dir)):
+            copied = init_run_weights(model, job.init_run, job.trainable)
+            if job.verbose:
+                print(f"initialised {copied} of {len(model.weights)} weights from {job.init_run}", flush=True)
         optimizer = keras.optimizers.Adam(job.train.learning_rate)
         if job.mixed_precision == "mixed_float16":
             optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
@@ -306,6 +329,11 @@ def define_flags():
     F.DEFINE_boolean("freeze_embedding", not d_model.train_embedding, "Keep pretrained word vectors fixed.")
     F.DEFINE_integer("seed", d_train.seed, "Random seed.")
     F.DEFINE_integer("verbose", 2, "0 silent, 1 a line per epoch, 2 with a progress bar.")
+    F.DEFINE_string("init_from", d_model.init_from, "Start from a shipped pretrained model (mtt_musicnn, "
+                    "msd_musicnn, mtt_vgg, msd_vgg; sets --variant=musicnn and 3.008 s windows) or a training "
+                    "run directory (its variant and weights), with new heads for these records.")
+    F.DEFINE_enum("trainable", d_model.trainable, list(params_lib.TRAINABLE),
+                  "With --init_from: train the new heads only, also the back end, or all layers.")
     F.mark_flags_as_required(["records_dir", "model_dir"])
 
 
@@ -313,6 +341,15 @@ def job_from_flags(FLAGS) -> TrainJob:
     model = dataclasses.replace(params_lib.ModelParams(), variant=FLAGS.variant,
                                 chunk_seconds=FLAGS.chunk_seconds, use_segments=FLAGS.use_segments,
                                 train_embedding=not FLAGS.freeze_embedding)
+    init_run = ""
+    if FLAGS.init_from and runs.is_run_dir(FLAGS.init_from):  # a run: its architecture and weights
+        run_model = runs.load_spec(FLAGS.init_from)[0].model
+        model = dataclasses.replace(run_model, trainable=FLAGS.trainable if run_model.variant == "musicnn" else "all")
+        init_run = FLAGS.init_from
+    elif FLAGS.init_from:  # a shipped model: its architecture, weights and 48,128-sample windows
+        from musictag_tf.model.musicnn_windows import window_params
+        model = dataclasses.replace(model, variant="musicnn", init_from=FLAGS.init_from, trainable=FLAGS.trainable,
+                                    chunk_seconds=window_params().read_samples / 16000)
     train_params = dataclasses.replace(
         params_lib.TrainParams(), epochs=FLAGS.epochs, batch_size=FLAGS.batch_size,
         learning_rate=FLAGS.learning_rate, pos_weight=FLAGS.pos_weight, task=FLAGS.task,
@@ -323,7 +360,8 @@ def job_from_flags(FLAGS) -> TrainJob:
                     train=train_params, strategy=FLAGS.strategy, tpu=FLAGS.tpu,
                     mixed_precision=FLAGS.mixed_precision, word_vectors=FLAGS.word_vectors,
                     steps_per_epoch=FLAGS.steps_per_epoch,
-                    verbose=FLAGS.verbose)
+                    verbose=FLAGS.verbose, init_run=init_run,
+                    trainable="all" if model.variant == "musicnn" else FLAGS.trainable)  # musicnn: the builder freezes
 
 
 def main(argv):

@@ -92,7 +92,7 @@ def test_cli_writes_the_serving_layout_and_reports_checks(exported):
     assert meta["hop_samples"] == exported["spec"].chunk_samples // 2 and meta["top_k"] == 3
     assert meta["quadrant_source"] == "quadrant head"
     assert set(meta["signatures"]) == {"serving_default", "tag_audio", "tag_lyrics_text", "tag_examples",
-                                       "tag_windows"}
+                                       "tag_windows", "embed"}
     config = (out / "models.config").read_text(encoding="utf-8")
     assert 'base_path: "/models/musictag/saved_model"' in config and 'name: "musictag"' in config
     stdout = exported["stdout"]
@@ -487,3 +487,18 @@ def test_quantized_tflite_keeps_roc_auc_on_the_synthetic_test_split(trained):
     assert max(scores["float32"].max_abs_difference.values()) < 1e-4
     for variant in ("dynamic_int8", "float16"):
         assert abs(scores[variant].roc_auc_macro - keras_auc) <= 0.005, (variant, scores[variant], keras_auc)
+
+
+def test_embed_signature_matches_the_keras_tagger_embeddings(exported, loaded):
+    from musictag_tf.tag import backends
+    spec = exported["spec"]
+    wave = _clip(spec, 2.3, 3)
+    ids = np.zeros([1, spec.lyrics.max_tokens], np.int32)
+    out = loaded.signatures["embed"](waveform=tf.constant(wave[None]), lyrics_ids=tf.constant(ids))
+    tagger = backends.load_tagger(str(exported["root"] / "run"))
+    tagger.embeddings = True
+    probabilities, _, starts = tagger.tag_waveform(wave, ids[0])
+    assert int(out["num_windows"][0]) == len(starts)
+    for name in ("embedding_pooled", "embedding_penultimate"):
+        np.testing.assert_allclose(out[f"{name}_per_window"].numpy()[0], probabilities[name], atol=1e-4)
+        np.testing.assert_allclose(out[name].numpy()[0], probabilities[name].mean(axis=0), atol=1e-4)

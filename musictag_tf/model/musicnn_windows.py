@@ -13,14 +13,31 @@ of the file padded with ``context`` zeros in front (48,128 samples every 47,872,
 patch's 187 frames, sample for sample the same as the original's. Past the file end the
 window reads zeros, which is also what librosa's padding holds.
 
-A file shorter than one patch (musicnn tags nothing) gives one window, zero-padded.
+In the terms of THE windowing rule (musictag_tf.windows) that is
+``WindowParams(window_samples=48128 - 2 * 256 = 47616, hop_samples=47872, remainder="drop",
+context_samples=256)``: window ``k``'s core starts at ``k * 47872`` and it reads 256 samples
+either side; a core fits while ``k * 47872 + 47616 <= samples``, which is exactly
+musicnn's ``(1 + samples // 256) // 187`` patches. A file shorter than one patch (musicnn tags
+nothing) gives one window, zero-padded. ``window_params(hop_samples=...)`` changes the hop only.
 """
 
 from __future__ import annotations
 
+from typing import Optional
+
 import numpy as np
 
+from musictag_tf import windows as windows_lib
 from musictag_tf.params import MusicnnParams
+
+
+def window_params(params: MusicnnParams = MusicnnParams(),
+                  hop_samples: Optional[int] = None) -> windows_lib.WindowParams:
+    """The musicnn windows as a ``WindowParams`` (hop: the original's 47,872 unless given)."""
+    context = params.context_samples
+    return windows_lib.WindowParams(window_samples=params.window_samples - 2 * context,
+                                    hop_samples=int(hop_samples or params.hop_samples),
+                                    remainder="drop", context_samples=context)
 
 
 def num_patches(num_samples: int, params: MusicnnParams = MusicnnParams()) -> int:
@@ -37,20 +54,22 @@ def num_patches(num_samples: int, params: MusicnnParams = MusicnnParams()) -> in
 
 
 def window_starts(num_samples: int, params: MusicnnParams = MusicnnParams()) -> np.ndarray:
-    """int64 [windows]: start of each window in the file's samples (negative = before the file).
+    """int64 [windows]: first sample each window reads (negative = before the file).
 
     One window (start ``-context``) when the file is shorter than one patch.
     """
-    count = max(1, num_patches(num_samples, params))
-    return np.arange(count, dtype=np.int64) * params.hop_samples - params.context_samples
+    wp = window_params(params)
+    return windows_lib.window_starts(num_samples, wp) - wp.context_samples
 
 
-def musicnn_windows(waveform: np.ndarray, params: MusicnnParams = MusicnnParams()) -> np.ndarray:
+def musicnn_windows(waveform: np.ndarray, params: MusicnnParams = MusicnnParams(),
+                    hop_samples: Optional[int] = None) -> np.ndarray:
     """Windows of a whole recording, ready for the model.
 
     Args:
       waveform: float [samples] at 16 kHz (``musictag_tf.audio.io.load_audio``).
       params: the model's params (window/hop/context sizes).
+      hop_samples: samples between windows (default: the original's, no overlap).
 
     Returns:
       float32 [max(1, num_patches), window_samples]: window ``k`` holds the file's samples
@@ -59,9 +78,4 @@ def musicnn_windows(waveform: np.ndarray, params: MusicnnParams = MusicnnParams(
     x = np.asarray(waveform, dtype=np.float32)
     if x.ndim != 1:
         raise ValueError(f"waveform must be [samples], got shape {x.shape}")
-    starts = window_starts(x.shape[0], params) + params.context_samples  # in the padded signal
-    needed = int(starts[-1]) + params.window_samples
-    padded = np.zeros(max(needed, params.context_samples + x.shape[0]), dtype=np.float32)
-    padded[params.context_samples:params.context_samples + x.shape[0]] = x
-    index = starts[:, None] + np.arange(params.window_samples)[None, :]
-    return padded[index]
+    return windows_lib.split_windows(x, window_params(params, hop_samples))[0]

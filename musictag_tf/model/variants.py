@@ -177,6 +177,9 @@ BUILDERS = {
 
 def build_model(spec: ModelSpec, embedding_matrix: Optional[np.ndarray] = None) -> keras.Model:
     """The Keras functional model for ``spec.model.variant`` (outputs: dict of logits)."""
+    if spec.model.variant == "musicnn":  # a shipped model with new heads (musictag-train --init_from)
+        from musictag_tf.model.pretrained import finetune
+        return finetune.build_from_spec(spec)
     return BUILDERS[spec.model.variant](spec, embedding_matrix)
 
 
@@ -186,3 +189,33 @@ def with_activations(model: keras.Model) -> keras.Model:
                                        name=f"{name}_probabilities")(t)
                for name, t in model.output.items()}
     return keras.Model(model.input, outputs, name=f"{model.name}_probabilities")
+
+
+# Layers whose outputs are a variant's embeddings (concatenated when several): ``embedding_pooled``
+# = the pooled features the heads' dense layer reads, ``embedding_penultimate`` = that dense
+# layer's output (the input of the logits). Reading them changes no weight and no output.
+EMBEDDING_LAYERS = {
+    "cnn_sam": {"embedding_pooled": ("fusion",), "embedding_penultimate": ("fusion_dense",)},
+    "audio_vgg": {"embedding_pooled": ("vgg_pooled",), "embedding_penultimate": ("audio_head_dense",)},
+    "lyrics_textcnn": {"embedding_pooled": ("lyrics_or_absent",),
+                       "embedding_penultimate": ("lyrics_head_dense",)},
+    "linear_fusion": {"embedding_pooled": ("vgg_pooled", "lyrics_or_absent"),
+                      "embedding_penultimate": ("audio_head_dense", "lyrics_head_dense")},
+}
+
+
+def embedding_outputs(model: keras.Model, variant: str) -> Dict[str, keras.KerasTensor]:
+    """``{embedding_pooled: [B, D_p], embedding_penultimate: [B, D_e]}`` tensors of a built
+    ``variant`` model (or its ``with_activations`` copy), by layer name (EMBEDDING_LAYERS)."""
+    out = {}
+    for name, layer_names in EMBEDDING_LAYERS[variant].items():
+        tensors = [model.get_layer(n).output for n in layer_names]
+        out[name] = tensors[0] if len(tensors) == 1 else layers.Concatenate(name=name)(tensors)
+    return out
+
+
+def with_embeddings(model: keras.Model, variant: str) -> keras.Model:
+    """The same network with its dict outputs plus ``embedding_outputs`` (float32)."""
+    extra = {k: layers.Activation("linear", dtype="float32", name=f"{k}_float32")(v)
+             for k, v in embedding_outputs(model, variant).items()}
+    return keras.Model(model.input, {**model.output, **extra}, name=f"{model.name}_embeddings")

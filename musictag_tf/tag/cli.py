@@ -1,6 +1,8 @@
 """``musictag tag``: tag audio files of any length with an exported (or trained) model.
 
-    musictag tag song.mp3 music/ --model=exports/cnn_sam/saved_model [--top_k=5]
+    musictag tag song.mp3                       # the shipped MTT musicnn (no download)
+    musictag tag song.mp3 --model=msd_musicnn   # mtt_musicnn | msd_musicnn | mtt_vgg | msd_vgg
+    musictag tag song.mp3 music/ --model=exports/cnn_sam/saved_model [--top_k=5] [--embeddings]
         [--format=json|csv] [--output=tags.json] [--lyrics=lyrics.txt|lyrics_dir/] [--plot=pngs/]
 
 Models: see musictag_tf.tag.backends; windows: musictag_tf.windows (the rule evaluation uses);
@@ -30,8 +32,14 @@ def define_flags(flag_values=None) -> None:
     from absl import flags
 
     fv = flags.FLAGS if flag_values is None else flag_values
-    flags.DEFINE_string("model", None, "SavedModel (version or TF Serving base dir), .tflite file from "
-                        "musictag-export, or a training model_dir (spec.json + best.keras).", flag_values=fv)
+    from musictag_tf.model.pretrained.registry import SHIPPED_MODELS
+
+    flags.DEFINE_string("model", params_lib.TagParams().default_model,
+                        f"A shipped model ({' | '.join(SHIPPED_MODELS)}; `musictag models` lists them), a "
+                        "SavedModel (version or TF Serving base dir), .tflite file from musictag-export, or a "
+                        "training model_dir (spec.json + best.keras).", flag_values=fv)
+    flags.DEFINE_boolean("embeddings", False, "Add per-window and per-clip embeddings (embedding_pooled, "
+                         "embedding_penultimate) to the JSON output.", flag_values=fv)
     flags.DEFINE_integer("top_k", params_lib.TagParams().top_k, "Top tags listed per file (JSON).", flag_values=fv)
     flags.DEFINE_enum("format", "json", ["json", "csv"],
                       "json: scores, top tags, quadrant, taggram per file; csv: path + one column per "
@@ -40,8 +48,9 @@ def define_flags(flag_values=None) -> None:
     flags.DEFINE_string("lyrics", None, "Lyrics text file used for every input, or a directory holding "
                         "<audio stem>.txt per audio file (missing = no lyrics).", flag_values=fv)
     flags.DEFINE_string("plot", None, "Directory to write a taggram PNG per file into.", flag_values=fv)
-    flags.DEFINE_float("hop_seconds", 0.0, "Window hop in seconds (0: the model's, "
-                       f"{params_lib.TagParams().hop_fraction:g} of a window by default).", flag_values=fv)
+    flags.DEFINE_float("hop_seconds", 0.0, "Window hop in seconds (0: the model's: "
+                       f"{params_lib.TagParams().hop_fraction:g} of a window for musictag's models, "
+                       "2.992 s = no overlap for the shipped musicnn models).", flag_values=fv)
     flags.DEFINE_boolean("taggram", True, "Include the per-window taggram in JSON output.", flag_values=fv)
     flags.DEFINE_integer("num_threads", 0, "TFLite interpreter threads (0: default).", flag_values=fv)
     flags.DEFINE_float("clip_seconds", 0.0, "Tag each clip [k*c, (k+1)*c) of every file on its own; rows "
@@ -64,14 +73,12 @@ def main(argv: Sequence[str], flag_values=None) -> int:
     if not paths:
         print(f"{prog}: error: give audio files or folders to tag", file=sys.stderr)
         return 2
-    if not fv.model:
-        print(f"{prog}: error: --model is required", file=sys.stderr)
-        return 2
     if fv.top_k <= 0:
         print(f"{prog}: error: --top_k must be positive", file=sys.stderr)
         return 2
     try:
-        tagger = load_tagger(fv.model, num_threads=fv.num_threads or None)
+        tagger = load_tagger(fv.model or params_lib.TagParams().default_model, num_threads=fv.num_threads or None)
+        tagger.embeddings = fv.embeddings
         lyrics = LyricsSource(fv.lyrics, tagger.info.vocab_path, tagger.info.lyrics_params)
     except (errors.MusictagError, OSError) as exc:
         return errors.report(prog, exc)
@@ -105,7 +112,8 @@ def main(argv: Sequence[str], flag_values=None) -> int:
         if fv.format == "csv":
             write_csv(run, tags, out)
         else:
-            write_json(run, tags, fv.top_k, out, with_taggram=fv.taggram, attention=attention)
+            write_json(run, tags, fv.top_k, out, with_taggram=fv.taggram, attention=attention,
+                       model=tagger.describe(hop))
     finally:
         if out is not sys.stdout:
             out.close()

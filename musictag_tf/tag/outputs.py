@@ -6,7 +6,9 @@ JSON (a list, one object per file)::
      "top_tags": [{"tag": ..., "score": p}, ...],
      "quadrant": {"name": "exuberance", "probability": p, "probabilities": {...}},   # emotion models
      "energy": {"low": p, "high": p}, "stress": {...},                                 # when present
-     "taggram": {"window_start_seconds": [...], "window_seconds": 8.0, "scores": [[p, ...], ...]}}
+     "taggram": {"window_start_seconds": [...], "window_seconds": 8.0, "scores": [[p, ...], ...]},
+     "model": {"name": "mtt_musicnn", "kind": ..., "source": ..., "windows": {...}},       # always
+     "embeddings": {"embedding_penultimate": {"per_window": [[...]], "clip": [...]}, ...}}  # --embeddings
 
 and ``{"path": ..., "error": ...}`` for a file that could not be tagged. CSV: ``path`` and one
 column per tag (what ``musictag-evaluate --predictions`` reads; top tags and the quadrant are
@@ -18,6 +20,8 @@ from __future__ import annotations
 import csv
 import json
 from typing import Dict, Optional, Sequence
+
+import numpy as np
 
 from musictag_tf import emotion
 from musictag_tf.tag.tagger import ClipTags, TagRun
@@ -47,13 +51,19 @@ def clip_json(clip: ClipTags, tags: Sequence[str], top_k: int, with_taggram: boo
                             "scores": [[r(v) for v in row] for row in clip.taggram]}
     if clip.warnings:
         entry["warnings"] = list(clip.warnings)
+    if clip.embeddings:
+        entry["embeddings"] = {name: {"per_window": [[r(v) for v in row] for row in rows],
+                                      "clip": [r(v) for v in np.asarray(rows, np.float64).mean(axis=0)]}
+                               for name, rows in clip.embeddings.items()}
     return entry
 
 
 def write_json(run: TagRun, tags: Sequence[str], top_k: int, out, with_taggram: bool = True,
-               attention: Optional[Dict[str, dict]] = None) -> None:
-    """``attention``: path -> "attention" object (musictag_tf/tag/attention.py), added to its entry."""
-    entries = [clip_json(c, tags, top_k, with_taggram) for c in run.results]
+               attention: Optional[Dict[str, dict]] = None, model: Optional[dict] = None) -> None:
+    """One JSON list. ``model`` (Tagger.describe()) is added to every file's entry; ``attention``:
+    path -> "attention" object (musictag_tf/tag/attention.py), added to that file's entry."""
+    entries = [dict(clip_json(c, tags, top_k, with_taggram), **({"model": model} if model else {}))
+               for c in run.results]
     for entry in entries:
         if attention and entry["path"] in attention:
             entry["attention"] = attention[entry["path"]]

@@ -15,7 +15,7 @@ import numpy as np
 from musictag_tf import emotion
 from musictag_tf.audio import io as audio_io
 from musictag_tf.errors import AudioDecodeError, LyricsError
-from musictag_tf.tag.backends import Tagger
+from musictag_tf.tag.backends import EMBEDDING_PREFIX, Tagger
 from musictag_tf.tag.inputs import LyricsSource, find_audio_files
 
 
@@ -35,6 +35,8 @@ class ClipTags:
     window_start_seconds: np.ndarray
     window_seconds: float
     warnings: List[str] = dataclasses.field(default_factory=list)
+    # with --embeddings: name -> float32 [windows, D] per window (the clip's is their mean)
+    embeddings: Dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
 
     def top_tags(self, tags: Sequence[str], k: int) -> List[Tuple[str, float]]:
         if "tags" not in self.probabilities:
@@ -70,10 +72,12 @@ def tag_file(tagger: Tagger, path: str, lyrics: Optional[LyricsSource] = None,
     warnings = audio_io.check_audio_usable(waveform, path, info.sample_rate)
     ids = lyrics.ids_for(path) if lyrics is not None else None
     probabilities, taggram, starts = tagger.tag_waveform(waveform, ids, hop_samples)
+    embeddings = {k: probabilities.pop(k) for k in list(probabilities) if k.startswith(EMBEDDING_PREFIX)}
     return ClipTags(path=path, duration_seconds=waveform.shape[0] / info.sample_rate,
                     probabilities=probabilities, taggram=taggram,
                     window_start_seconds=np.asarray(starts, np.float64),
-                    window_seconds=info.chunk_samples / info.sample_rate, warnings=warnings)
+                    window_seconds=info.chunk_samples / info.sample_rate, warnings=warnings,
+                    embeddings=embeddings)
 
 
 def tag_paths(paths: Sequence[str], tagger: Tagger, lyrics: Optional[LyricsSource] = None,
