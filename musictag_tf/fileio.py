@@ -9,9 +9,10 @@ touch TensorFlow (the synthetic generator's workers) do not pay for loading it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-from typing import Any, List, Union
+from typing import Any, Iterator, List, Union
 
 
 def is_url(path: str) -> bool:
@@ -58,6 +59,106 @@ def write_atomic(path: Union[str, os.PathLike], data: Union[str, bytes]) -> None
         if os.path.exists(tmp):
             os.remove(tmp)
         raise
+
+
+@contextlib.contextmanager
+def atomic_path(path: Union[str, os.PathLike]) -> Iterator[str]:
+    """Yield a temporary sibling ``<path>.tmp-<pid><ext>`` to write to; renamed onto ``path`` on success.
+
+    For writers that want a file name (Keras ``model.save`` wants the ``.keras`` suffix, matplotlib
+    ``savefig`` the ``.png``): on any exception the temporary file is removed and ``path`` keeps its
+    previous content. Local paths only (the parent folder is created).
+    """
+    path = os.fspath(path)
+    stem, ext = os.path.splitext(path)
+    tmp = f"{stem}.tmp-{os.getpid()}{ext}" if ext else f"{path}.tmp-{os.getpid()}"
+    if is_url(path):
+        yield path  # object stores replace a whole object on close; no rename there
+        return
+    parent = os.path.dirname(path)
+    if parent:
+        os.makedirs(parent, exist_ok=True)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.lexists(tmp):
+            os.remove(tmp)
+        raise
+
+
+@contextlib.contextmanager
+def open_atomic(path: Union[str, os.PathLike], mode: str = "w", **kwargs) -> Iterator[Any]:
+    """``open`` a temporary sibling of ``path`` (text mode: UTF-8, ``newline=""`` unless given);
+    renamed onto ``path`` when the block ends without an exception, removed otherwise."""
+    if "b" not in mode:
+        kwargs.setdefault("encoding", "utf-8")
+        kwargs.setdefault("newline", "")
+    with atomic_path(path) as tmp:
+        with open(tmp, mode, **kwargs) as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+
+
+def check_output_file(path: Union[str, os.PathLike]) -> str:
+    """Check ``path`` can be written before the work starts; returns it. Raises OutputError.
+
+    The path must not be a directory; its folder must exist or be creatable and be writable.
+    """
+    from musictag_tf.errors import OutputError
+
+    path = os.fspath(path)
+    if is_url(path):
+        return path
+    if os.path.isdir(path):
+        raise OutputError(path, "is a directory; give a file name")
+    check_output_dir(os.path.dirname(os.path.abspath(path)))
+    if os.path.exists(path) and not os.access(path, os.W_OK):
+        raise OutputError(path, "exists and is not writable")
+    return path
+
+
+def _probe_writable(path: str) -> None:
+    """Create and remove a file in directory ``path`` (``os.access`` says yes to root everywhere)."""
+    from musictag_tf.errors import OutputError
+
+    probe = os.path.join(path, f".musictag-probe.tmp-{os.getpid()}")
+    try:
+        with open(probe, "wb"):
+            pass
+        os.remove(probe)
+    except OSError as exc:
+        raise OutputError(path, f"directory is not writable ({exc.strerror or exc})") from exc
+
+
+def check_output_dir(path: Union[str, os.PathLike], create: bool = True) -> str:
+    """Check (and by default create) an output directory before the work starts. Raises OutputError."""
+    from musictag_tf.errors import OutputError
+
+    path = os.fspath(path)
+    if is_url(path):
+        return path
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise OutputError(path, "exists and is not a directory")
+    if not os.path.exists(path):
+        if not create:
+            raise OutputError(path, "directory does not exist")
+        try:
+            os.makedirs(path, exist_ok=True)
+        except OSError as exc:
+            raise OutputError(path, f"cannot create the directory ({exc.strerror or exc})") from exc
+    _probe_writable(path)
+    return path
+
+
+def is_nonempty_file(path: Union[str, os.PathLike]) -> bool:
+    """True for an existing file with at least one byte (a kill mid-write can leave a 0-byte file)."""
+    path = os.fspath(path)
+    if is_url(path):
+        import tensorflow as tf
+        return tf.io.gfile.exists(path) and not tf.io.gfile.isdir(path) and tf.io.gfile.stat(path).length > 0
+    return os.path.isfile(path) and os.path.getsize(path) > 0
 
 
 def write_json_atomic(path: Union[str, os.PathLike], value: Any, **kwargs) -> None:
