@@ -72,6 +72,8 @@ def atomic_path(path: Union[str, os.PathLike]) -> Iterator[str]:
     path = os.fspath(path)
     stem, ext = os.path.splitext(path)
     tmp = f"{stem}.tmp-{os.getpid()}{ext}" if ext else f"{path}.tmp-{os.getpid()}"
+    if len(os.fsencode(os.path.basename(tmp))) > 255:  # a name near NAME_MAX: a short sibling instead
+        tmp = os.path.join(os.path.dirname(path), f".musictag.tmp-{os.getpid()}{ext[:32]}")
     if is_url(path):
         yield path  # object stores replace a whole object on close; no rename there
         return
