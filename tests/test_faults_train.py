@@ -102,3 +102,22 @@ def test_negative_steps_per_epoch_exits_2_without_a_model(tiny_records, tmp_path
     lines = [line for line in proc.stderr.splitlines() if "musictag-train" in line]
     assert lines == ["musictag-train: error: --steps_per_epoch: must be >= 0, got -1"]
     assert "Traceback" not in proc.stderr and not (tmp_path / "run" / "best.keras").exists()
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"batch_size": 0}, "--batch_size: must be >= 1, got 0"),
+    ({"output_dir": "{file}"}, "exists and is not a directory"),
+    ({"output_json": "{dir}"}, "is a directory"),
+])
+def test_bad_evaluate_flags_are_one_line(tmp_path, changes, message):
+    """Finding 11: musictag-evaluate --batch_size=0 / an --output_dir that is a file."""
+    from musictag_tf import errors, evaluate
+    (tmp_path / "file").write_text("x")
+    values = dict(batch_size=8, eval_chunks=0, epochs=1, threshold=0.5, output_dir=None, output_json=None,
+                  output_md=None)
+    values.update({k: v.format(file=tmp_path / "file", dir=tmp_path) for k, v in changes.items()
+                   if isinstance(v, str)})
+    values.update({k: v for k, v in changes.items() if not isinstance(v, str)})
+    with pytest.raises(errors.MusictagError) as info:
+        evaluate.check_flags(types.SimpleNamespace(**values))
+    assert message in str(info.value)
