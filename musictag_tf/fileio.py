@@ -32,6 +32,42 @@ def join_path(root: str, relative: str) -> str:
     return os.path.normpath(os.path.join(root, relative))
 
 
+def resolve_under(root: str, relative: str, allow_outside: bool = False) -> str:
+    """``relative`` (a path a table names) joined to ``root``, refused when it leaves ``root``.
+
+    Refused unless ``allow_outside``: an absolute path, a URL (when the table did not live under
+    that URL scheme's root), a ``..`` escape, and (local roots) a symlink whose target lies
+    outside ``root``. Raises errors.DatasetError(relative, reason). Returns the joined path
+    (normalised; symlinks inside the root are kept as named).
+    """
+    from musictag_tf.errors import DatasetError
+
+    relative = relative.strip()
+    if allow_outside:
+        return join_path(root, relative)
+    if is_url(relative):
+        raise DatasetError(relative, f"is a URL; only files under {root} are read "
+                                     "(--allow_outside_root to allow)")
+    if relative.startswith(("/", "\\")) or os.path.isabs(relative) or (len(relative) > 1 and relative[1] == ":"):
+        raise DatasetError(relative, f"is an absolute path; only files under {root} are read "
+                                     "(--allow_outside_root to allow)")
+    parts = relative.replace("\\", "/").split("/")
+    depth = 0
+    for part in parts:
+        depth += -1 if part == ".." else (0 if part in ("", ".") else 1)
+        if depth < 0:
+            raise DatasetError(relative, f"leaves {root} ('..'); only files under it are read "
+                                         "(--allow_outside_root to allow)")
+    joined = join_path(root, relative)
+    if not is_url(root):
+        real_root = os.path.realpath(root)
+        real = os.path.realpath(joined)
+        if os.path.commonpath([real_root, real]) != real_root:
+            raise DatasetError(relative, f"is a symlink to {real}, outside {root}; only files under it "
+                                         "are read (--allow_outside_root to allow)")
+    return joined
+
+
 def folder_of(path: str) -> str:
     """The folder holding ``path`` (local or URL)."""
     return os.path.dirname(path) if not is_url(path) else path.rsplit("/", 1)[0]
