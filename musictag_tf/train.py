@@ -136,8 +136,11 @@ def plot_history(history: List[dict], path: str) -> None:
     if val_keys:
         axes[1].legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    try:
+        with fileio.atomic_path(path) as tmp:
+            fig.savefig(tmp, dpi=100)
+    finally:
+        plt.close(fig)
 
 
 def train(job: TrainJob) -> TrainResult:
