@@ -77,29 +77,23 @@ def write_atomic(path: Union[str, os.PathLike], data: Union[str, bytes]) -> None
     """Write ``data`` (text as UTF-8, or bytes) to ``path`` atomically; creates the parent folder."""
     path = os.fspath(path)
     payload = data.encode("utf-8") if isinstance(data, str) else bytes(data)
-    tmp = f"{path}.tmp-{os.getpid()}"
     if is_url(path):
         import tensorflow as tf
+        tmp = f"{path}.tmp-{os.getpid()}"
         with tf.io.gfile.GFile(tmp, "wb") as f:
             f.write(payload)
         tf.io.gfile.rename(tmp, path, overwrite=True)
         return
-    parent = os.path.dirname(path)
-    if parent:
-        os.makedirs(parent, exist_ok=True)
-    try:
+    with atomic_path(path, keep_extension=False) as tmp:
         with open(tmp, "wb") as f:
             f.write(payload)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
 
 
 @contextlib.contextmanager
-def atomic_path(path: Union[str, os.PathLike]) -> Iterator[str]:
-    """Yield a temporary sibling ``<path>.tmp-<pid><ext>`` to write to; renamed onto ``path`` on success.
+def atomic_path(path: Union[str, os.PathLike], keep_extension: bool = True) -> Iterator[str]:
+    """Yield a temporary sibling ``<stem>.tmp-<pid><ext>`` (``<path>.tmp-<pid>`` without
+    ``keep_extension``: the name the builder's leftover cleanup knows) to write to; renamed onto
+    ``path`` on success.
 
     For writers that want a file name (Keras ``model.save`` wants the ``.keras`` suffix, matplotlib
     ``savefig`` the ``.png``): on any exception the temporary file is removed and ``path`` keeps its
@@ -107,6 +101,8 @@ def atomic_path(path: Union[str, os.PathLike]) -> Iterator[str]:
     """
     path = os.fspath(path)
     stem, ext = os.path.splitext(path)
+    if not keep_extension:
+        ext = ""
     tmp = f"{stem}.tmp-{os.getpid()}{ext}" if ext else f"{path}.tmp-{os.getpid()}"
     if len(os.fsencode(os.path.basename(tmp))) > 255:  # a name near NAME_MAX: a short sibling instead
         tmp = os.path.join(os.path.dirname(path), f".musictag.tmp-{os.getpid()}{ext[:32]}")

@@ -46,11 +46,16 @@ def printable_path(path: str) -> str:
 
 
 def _has_surrogates(text: str) -> bool:
+    return not decodes_as_utf8(text.encode("utf-8", "surrogateescape"))
+
+
+def decodes_as_utf8(data: bytes) -> bool:
+    """True when ``data`` is valid UTF-8 (a file name's bytes, a cut prefix of them)."""
     try:
-        text.encode("utf-8")
+        data.decode("utf-8")
+    except UnicodeDecodeError:
         return False
-    except UnicodeEncodeError:
-        return True
+    return True
 
 
 class LyricsSource:

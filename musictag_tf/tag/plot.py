@@ -9,7 +9,7 @@ from typing import List, Optional, Sequence, Tuple
 import numpy as np
 
 from musictag_tf import fileio
-from musictag_tf.tag.inputs import printable_path
+from musictag_tf.tag.inputs import decodes_as_utf8, printable_path
 from musictag_tf.tag.tagger import ClipTags, TagRun
 
 
@@ -55,18 +55,10 @@ def png_name(audio_path: str, n: int = 1) -> str:
     suffix = (f"-{n}" if n > 1 else "") + ".taggram.png"
     full = os.fsencode(pathlib.Path(audio_path).stem)
     stem = full[: MAX_NAME_BYTES - len(suffix)]
-    if _is_utf8(full):
-        while not _is_utf8(stem):  # do not cut a UTF-8 character in half
+    if decodes_as_utf8(full):
+        while not decodes_as_utf8(stem):  # do not cut a UTF-8 character in half
             stem = stem[:-1]
     return os.fsdecode(stem) + suffix
-
-
-def _is_utf8(data: bytes) -> bool:
-    try:
-        data.decode("utf-8")
-        return True
-    except UnicodeDecodeError:
-        return False
 
 
 def plot_paths(run: TagRun, tags: Sequence[str], out_dir: str) -> List[Tuple[str, Optional[str]]]:
