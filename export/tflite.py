@@ -249,6 +249,9 @@ def export_tflite(source: sm.ModelSource, out_dir: str, variants: Sequence[str] 
                                   "ops": m.ops} for m in written}
     meta["inputs"] = {"waveform": ["float32", [1, spec.chunk_samples]],
                       "lyrics_ids": ["int32", [1, spec.lyrics.max_tokens]]}
+    meta["bad_input"] = {VALID_OUTPUT: "float32 [1, 1]: fraction of finite waveform samples; NaN/inf samples "
+                                       "are replaced by 0 (valid < 1: do not trust the scores)",
+                         "lyrics_ids": f"ids outside [0, {spec.vocab_size}) are read as OOV (id 1)"}
     fileio.write_json_atomic(os.path.join(out_dir, METADATA_NAME), meta)
     if "tags" in spec.model.heads:
         fileio.write_atomic(os.path.join(out_dir, sm.TAGS_ASSET), "".join(f"{t}\n" for t in source.tags))
