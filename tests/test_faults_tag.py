@@ -188,3 +188,15 @@ def test_streamed_silence_and_dc_are_still_rejected(run_dir, tmp_path):
     assert reasons["dc.wav"].startswith("silent: a constant DC offset of +0.5")
     assert reasons["quiet.wav"].startswith("silent: peak")
     assert reasons["short.wav"].startswith("too short")
+
+
+@pytest.mark.parametrize("flag", ["--max_seconds=inf", "--max_seconds=nan", "--max_seconds=0", "--hop_seconds=inf",
+                                  "--hop_seconds=-1", "--num_threads=-2", "--top_k=0"])
+def test_bad_tag_flags_are_one_line_before_loading(songs, flag, capsys, monkeypatch):
+    def no_loading(*args, **kwargs):
+        raise AssertionError("model loaded before the flags were checked")
+
+    monkeypatch.setattr(tag_cli, "load_tagger", no_loading)
+    assert _run([songs / "a.wav", "--model=/nonexistent", flag]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"musictag tag: error: {flag.split('=')[0]}: must be")

@@ -14,6 +14,7 @@ streamed (bounded memory whatever their length); --output is written atomically.
 from __future__ import annotations
 
 import dataclasses
+import math
 import sys
 from typing import Sequence
 
@@ -63,10 +64,10 @@ def check_flags(fv, paths: Sequence[str]) -> None:
         raise errors.FlagError("--model is required")
     if fv.top_k <= 0:
         raise errors.FlagError("--top_k", f"must be positive, got {fv.top_k}")
-    if not fv.hop_seconds >= 0:
-        raise errors.FlagError("--hop_seconds", f"must be >= 0, got {fv.hop_seconds}")
-    if fv.max_seconds is not None and not fv.max_seconds > 0:
-        raise errors.FlagError("--max_seconds", f"must be positive, got {fv.max_seconds}")
+    if not (math.isfinite(fv.hop_seconds) and fv.hop_seconds >= 0):
+        raise errors.FlagError("--hop_seconds", f"must be a finite number >= 0, got {fv.hop_seconds}")
+    if fv.max_seconds is not None and not (math.isfinite(fv.max_seconds) and fv.max_seconds > 0):
+        raise errors.FlagError("--max_seconds", f"must be a finite number > 0, got {fv.max_seconds}")
     if fv.num_threads < 0:
         raise errors.FlagError("--num_threads", f"must be >= 0, got {fv.num_threads}")
     if fv.output not in ("-", ""):
