@@ -122,3 +122,22 @@ def test_tflite_variants_zero_non_finite_samples_flag_them_and_map_ids(graph, tm
         zeroed[0, 10] = 0.0
         np.testing.assert_allclose(out["tags"][1], run(zeroed, oov_ids)["tags"][0], atol=1e-6)
         np.testing.assert_array_equal(run(clean, ids)["tags"], run(clean, oov_ids)["tags"])
+
+
+@pytest.mark.slow  # one SavedModel export (~25 s idle)
+def test_truncated_variables_file_is_one_line_in_musictag_tag(graph, tmp_path, capsys):
+    """Finding 11: a SavedModel whose variables.data was cut gives one line and exit 2."""
+    from absl import flags
+    from musictag_tf.audio.io import write_audio
+    from musictag_tf.tag import cli as tag_cli
+    spec, source, _ = graph
+    sm.export_saved_model(source, str(tmp_path / "sm"))
+    data = sorted((tmp_path / "sm").rglob("variables.data-*"))[0]
+    data.write_bytes(data.read_bytes()[: data.stat().st_size // 3])
+    write_audio(tmp_path / "a.wav", _wave(spec, 2.5), SR)
+    fv = flags.FlagValues()
+    tag_cli.define_flags(fv)
+    status = tag_cli.main(fv(["musictag tag", str(tmp_path / "a.wav"), f"--model={tmp_path / 'sm'}"]), fv)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert status == 2 and len(err) == 1, err
+    assert err[0].startswith(f"musictag tag: error: {tmp_path / 'sm'}: cannot load the model")
