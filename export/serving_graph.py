@@ -66,10 +66,12 @@ class TaggingGraph:
         self.quadrant_source = quadrant_source
 
     # -- inputs
-    def check_waveform(self, waveform: tf.Tensor, num_samples: Optional[tf.Tensor] = None) -> tf.Tensor:
+    def check_waveform(self, waveform: tf.Tensor, num_samples: Optional[tf.Tensor] = None):
         """``waveform`` float32 [batch, samples] after the input checks (InvalidArgumentError, one
         message each): an empty batch, NaN or infinity anywhere, a clip shorter than
-        ``MIN_DURATION_SECONDS`` (the CLI's "too short" rule; ``num_samples`` int32 [batch])."""
+        ``MIN_DURATION_SECONDS`` (the CLI's "too short" rule; ``num_samples`` int32 [batch]).
+        Returns the waveform, or ``(waveform, num_samples)`` when given: both depend on the checks,
+        so nothing computed from either runs before them."""
         checks = [tf.debugging.assert_positive(
             tf.shape(waveform)[0], message="waveform: the batch is empty (shape [0, samples]); send >= 1 clip")]
         if num_samples is not None:
@@ -79,8 +81,9 @@ class TaggingGraph:
                 num_samples, minimum, message=f"waveform too short: minimum {MIN_DURATION_SECONDS} s "
                                               f"({minimum} samples at {rate} Hz)"))
         with tf.control_dependencies(checks):
-            return tf.debugging.check_numerics(
+            waveform = tf.debugging.check_numerics(
                 waveform, "waveform contains NaN or infinity (non-finite samples cannot be tagged)")
+            return waveform if num_samples is None else (waveform, tf.identity(num_samples))
 
     def fit_lyrics(self, lyrics_ids: tf.Tensor, batch: tf.Tensor) -> tf.Tensor:
         """int [batch, any tokens] -> int32 [batch, max_tokens] (truncate, pad with 0, ids outside
@@ -118,7 +121,6 @@ class TaggingGraph:
 
         Returns the signature outputs (see the module docstring).
         """
-        waveform = self.check_waveform(waveform, num_samples)
         batch = tf.shape(waveform)[0]
         starts, valid = windows_lib.window_layout_tf(num_samples, self.window_params)  # [B, W]
         max_windows = tf.shape(starts)[1]
@@ -249,9 +251,11 @@ def build_archive(source: ModelSource, staging_dir: str,
                          quadrant_source(spec.model.heads))
     max_tokens = spec.lyrics.max_tokens
 
+    # Input checks at the signature boundary (TaggingGraph.tag itself is the windowing rule).
     def whole_clips(waveform, lyrics_ids):
         batch, samples = tf.shape(waveform)[0], tf.shape(waveform)[1]
-        return graph.tag(waveform, tf.fill([batch], samples), graph.fit_lyrics(lyrics_ids, batch))
+        waveform, lengths = graph.check_waveform(waveform, tf.fill([batch], samples))
+        return graph.tag(waveform, lengths, graph.fit_lyrics(lyrics_ids, batch))
 
     def serving_default(waveform, lyrics_ids):
         return whole_clips(waveform, lyrics_ids)
@@ -276,6 +280,7 @@ def build_archive(source: ModelSource, staging_dir: str,
         waveform = tf.cast(pcm, tf.float32) / schema.WAVEFORM_SCALE
         ids = tf.sparse.to_dense(features["lyrics_ids"])
         batch = tf.shape(waveform)[0]
+        waveform, lengths = graph.check_waveform(waveform, lengths)
         out = graph.tag(waveform, lengths, graph.fit_lyrics(ids, batch))
         out["clip_id"] = features["clip_id"]
         return out
