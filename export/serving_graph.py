@@ -10,6 +10,7 @@ to disk is export.saved_model's job.
 
 from __future__ import annotations
 
+import math
 import os
 from typing import Dict, Optional, Sequence
 
@@ -22,6 +23,7 @@ from musictag_tf import emotion
 from musictag_tf import fileio
 from musictag_tf import params as params_lib
 from musictag_tf import windows as windows_lib
+from musictag_tf.audio.io import MIN_DURATION_SECONDS
 from musictag_tf.data import schema
 from musictag_tf.lyrics import vocab as vocab_lib
 from musictag_tf.model import variants
@@ -64,9 +66,29 @@ class TaggingGraph:
         self.quadrant_source = quadrant_source
 
     # -- inputs
+    def check_waveform(self, waveform: tf.Tensor, num_samples: Optional[tf.Tensor] = None):
+        """``waveform`` float32 [batch, samples] after the input checks (InvalidArgumentError, one
+        message each): an empty batch, NaN or infinity anywhere, a clip shorter than
+        ``MIN_DURATION_SECONDS`` (the CLI's "too short" rule; ``num_samples`` int32 [batch]).
+        Returns the waveform, or ``(waveform, num_samples)`` when given: both depend on the checks,
+        so nothing computed from either runs before them."""
+        checks = [tf.debugging.assert_positive(
+            tf.shape(waveform)[0], message="waveform: the batch is empty (shape [0, samples]); send >= 1 clip")]
+        if num_samples is not None:
+            rate = self.spec.audio.sample_rate
+            minimum = int(math.ceil(MIN_DURATION_SECONDS * rate))
+            checks.append(tf.debugging.assert_greater_equal(
+                num_samples, minimum, message=f"waveform too short: minimum {MIN_DURATION_SECONDS} s "
+                                              f"({minimum} samples at {rate} Hz)"))
+        with tf.control_dependencies(checks):
+            waveform = tf.debugging.check_numerics(
+                waveform, "waveform contains NaN or infinity (non-finite samples cannot be tagged)")
+            return waveform if num_samples is None else (waveform, tf.identity(num_samples))
+
     def fit_lyrics(self, lyrics_ids: tf.Tensor, batch: tf.Tensor) -> tf.Tensor:
-        """int [batch, any tokens] -> int32 [batch, max_tokens] (truncate, pad with 0)."""
-        ids = tf.cast(lyrics_ids, tf.int32)[:, : self.max_tokens]
+        """int [batch, any tokens] -> int32 [batch, max_tokens] (truncate, pad with 0, ids outside
+        [0, vocab_size) -> OOV: ``map_unknown_ids``)."""
+        ids = map_unknown_ids(lyrics_ids, self.spec.vocab_size)[:, : self.max_tokens]
         ids = tf.pad(ids, [[0, 0], [0, tf.maximum(0, self.max_tokens - tf.shape(ids)[1])]])
         ids = tf.ensure_shape(ids, [None, self.max_tokens])
         check = tf.debugging.assert_equal(
@@ -76,7 +98,9 @@ class TaggingGraph:
 
     def encode_lyrics(self, lyrics: tf.Tensor) -> tf.Tensor:
         """string [batch] -> int32 [batch, max_tokens] via the core-ops tokenizer + vocabulary asset."""
-        tokens = self.tokenizer(lyrics)
+        # A sentinel row keeps the flat token values non-empty: a batch whose texts are all empty
+        # ("" = a song without lyrics) failed in the tokenizer's RaggedMask; now it is all padding.
+        tokens = self.tokenizer(tf.concat([lyrics, tf.constant(["x"])], axis=0))[:-1]
         ids = tf.ragged.map_flat_values(self.vocab_table.lookup, tokens)
         ids = tf.cast(ids[:, : self.max_tokens], tf.int32)
         return ids.to_tensor(default_value=vocab_lib.PAD_ID, shape=[None, self.max_tokens])
@@ -152,6 +176,15 @@ class TaggingGraph:
         return result
 
 
+def map_unknown_ids(lyrics_ids: tf.Tensor, vocab_size: int) -> tf.Tensor:
+    """THE lyrics-id rule of every runtime (SavedModel signatures, the TFLite window model):
+    int [...] -> int32 [...], ids outside [0, vocab_size) become OOV_ID (no silent wrap of -1 to
+    the last word, no gather error for ids >= vocab_size)."""
+    ids = tf.cast(lyrics_ids, tf.int32)
+    unknown = tf.logical_or(ids < 0, ids >= vocab_size)
+    return tf.where(unknown, tf.constant(vocab_lib.OOV_ID, tf.int32), ids)
+
+
 def quadrant_source(heads: Sequence[str]) -> Optional[str]:
     if "quadrant" in heads:
         return "quadrant head"
@@ -218,9 +251,11 @@ def build_archive(source: ModelSource, staging_dir: str,
                          quadrant_source(spec.model.heads))
     max_tokens = spec.lyrics.max_tokens
 
+    # Input checks at the signature boundary (TaggingGraph.tag itself is the windowing rule).
     def whole_clips(waveform, lyrics_ids):
         batch, samples = tf.shape(waveform)[0], tf.shape(waveform)[1]
-        return graph.tag(waveform, tf.fill([batch], samples), graph.fit_lyrics(lyrics_ids, batch))
+        waveform, lengths = graph.check_waveform(waveform, tf.fill([batch], samples))
+        return graph.tag(waveform, lengths, graph.fit_lyrics(lyrics_ids, batch))
 
     def serving_default(waveform, lyrics_ids):
         return whole_clips(waveform, lyrics_ids)
@@ -245,12 +280,13 @@ def build_archive(source: ModelSource, staging_dir: str,
         waveform = tf.cast(pcm, tf.float32) / schema.WAVEFORM_SCALE
         ids = tf.sparse.to_dense(features["lyrics_ids"])
         batch = tf.shape(waveform)[0]
+        waveform, lengths = graph.check_waveform(waveform, lengths)
         out = graph.tag(waveform, lengths, graph.fit_lyrics(ids, batch))
         out["clip_id"] = features["clip_id"]
         return out
 
     def tag_windows(waveform, lyrics_ids):
-        return graph.run_windows(waveform, lyrics_ids)
+        return graph.run_windows(graph.check_waveform(waveform), map_unknown_ids(lyrics_ids, spec.vocab_size))
 
     wave_any = tf.TensorSpec([None, None], tf.float32, name="waveform")
     ids_any = tf.TensorSpec([None, None], tf.int32, name="lyrics_ids")

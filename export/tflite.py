@@ -5,7 +5,13 @@ The TFLite model is the bare network on ONE window with fixed shapes::
     inputs   waveform    float32 [1, chunk_samples] at AudioParams.sample_rate
              lyrics_ids  int32   [1, max_tokens] (0 = padding; all 0 = no lyrics)
     outputs  tags [1, num_tags] sigmoid, energy [1, 2], stress [1, 2], quadrant [1, 4] softmax
-             (the heads the model has), one signature "serving_default"
+             (the heads the model has), valid [1, 1]; one signature "serving_default"
+
+Bad input, the same in all three variants (tests/test_faults_serving.py): NaN and +-inf samples
+are replaced by 0 in-graph and ``valid`` is the fraction of finite samples (1.0 for clean
+audio; a caller must treat valid < 1 as "not tagged"); lyrics ids outside [0, vocab_size) are
+mapped to OOV (``serving_graph.map_unknown_ids``, the SavedModel's rule). ``musictag tag``
+never feeds non-finite audio (decoding rejects it) and encodes ids with the vocabulary.
 
 Windowing, averaging and tag names are the caller's job (musictag_tf.tag.backends.TFLiteTagger;
 the window rule is ``musictag_tf.windows``). ``WindowRunner`` runs the window model with the
@@ -53,6 +59,7 @@ import numpy as np
 import tensorflow as tf
 
 from export import saved_model as sm
+from export import serving_graph
 from musictag_tf import artifacts
 from musictag_tf import fileio
 from musictag_tf.data import manifest as manifest_lib
@@ -61,6 +68,7 @@ from musictag_tf.errors import ExportError, ModelLoadError
 VARIANTS = artifacts.TFLITE_VARIANTS
 FILE_NAMES = artifacts.TFLITE_FILES
 METADATA_NAME = artifacts.METADATA_FILE  # musictag.json beside the .tflite files
+VALID_OUTPUT = "valid"  # float32 [1, 1]: fraction of the window's samples that were finite
 
 
 class TFLiteExportError(ExportError):
@@ -76,8 +84,16 @@ def write_window_saved_model(model: keras.Model, spec, path: str) -> None:
     heads = tuple(spec.model.heads)
 
     def serving_default(waveform, lyrics_ids):
-        out = model({"waveform": waveform, "lyrics_ids": lyrics_ids}, training=False)
-        return {name: tf.cast(out[name], tf.float32) for name in heads}
+        # Non-finite input, in-graph with builtin ops (EQUAL, ABS, LESS_EQUAL, SELECT): NaN/inf
+        # samples are replaced by 0 and ``valid`` [1, 1] is the fraction of finite samples, so an
+        # all-NaN window is scored as silence with valid = 0 (never plausible tags without a flag).
+        finite = tf.logical_and(tf.equal(waveform, waveform), tf.abs(waveform) <= np.finfo(np.float32).max)
+        waveform = tf.where(finite, waveform, tf.zeros_like(waveform))
+        ids = serving_graph.map_unknown_ids(lyrics_ids, spec.vocab_size)  # the SavedModel's id rule
+        out = model({"waveform": waveform, "lyrics_ids": ids}, training=False)
+        result = {name: tf.cast(out[name], tf.float32) for name in heads}
+        result[VALID_OUTPUT] = tf.reduce_mean(tf.cast(finite, tf.float32), axis=1, keepdims=True)
+        return result
 
     archive.add_endpoint("serving_default", serving_default, [
         tf.TensorSpec([1, spec.chunk_samples], tf.float32, name="waveform"),
@@ -233,6 +249,9 @@ def export_tflite(source: sm.ModelSource, out_dir: str, variants: Sequence[str] 
                                   "ops": m.ops} for m in written}
     meta["inputs"] = {"waveform": ["float32", [1, spec.chunk_samples]],
                       "lyrics_ids": ["int32", [1, spec.lyrics.max_tokens]]}
+    meta["bad_input"] = {VALID_OUTPUT: "float32 [1, 1]: fraction of finite waveform samples; NaN/inf samples "
+                                       "are replaced by 0 (valid < 1: do not trust the scores)",
+                         "lyrics_ids": f"ids outside [0, {spec.vocab_size}) are read as OOV (id 1)"}
     fileio.write_json_atomic(os.path.join(out_dir, METADATA_NAME), meta)
     if "tags" in spec.model.heads:
         fileio.write_atomic(os.path.join(out_dir, sm.TAGS_ASSET), "".join(f"{t}\n" for t in source.tags))

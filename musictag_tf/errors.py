@@ -52,6 +52,14 @@ class ModelLoadError(MusictagError):
     """A model path is not a SavedModel, .tflite export or training run directory, or is incomplete."""
 
 
+class OutputError(MusictagError):
+    """An output file or directory cannot be written (a directory, missing and not creatable, read-only)."""
+
+
+class FlagError(MusictagError):
+    """A command-line flag has a value the command cannot use (``path`` is the flag's name)."""
+
+
 class ExportError(MusictagError):
     """A model directory cannot be exported (missing files, inconsistent vocabularies)."""
 

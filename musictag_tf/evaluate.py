@@ -75,6 +75,20 @@ def score_mtat_predictions(FLAGS) -> str:
     return report
 
 
+def check_flags(FLAGS) -> None:
+    """One line per bad flag or output before any model is loaded (errors.FlagError / OutputError)."""
+    for name, minimum in (("batch_size", 1), ("eval_chunks", 0), ("epochs", 1)):
+        if getattr(FLAGS, name) < minimum:
+            raise errors.FlagError(f"--{name}", f"must be >= {minimum}, got {getattr(FLAGS, name)}")
+    if not 0.0 <= FLAGS.threshold <= 1.0:
+        raise errors.FlagError("--threshold", f"must be in [0, 1], got {FLAGS.threshold}")
+    if FLAGS.output_dir:
+        fileio.check_output_dir(FLAGS.output_dir)
+    for name in ("output_json", "output_md"):
+        if getattr(FLAGS, name):
+            fileio.check_output_file(getattr(FLAGS, name))
+
+
 def main(argv):
     from absl import flags
     quiet_tf_logging()
@@ -82,6 +96,7 @@ def main(argv):
     if len(argv) > 1:
         raise SystemExit(errors.report(PROG, errors.MusictagError(f"unexpected arguments: {argv[1:]}")))
     try:
+        check_flags(FLAGS)
         if FLAGS.predictions:
             print(score_mtat_predictions(FLAGS), end="")
             return

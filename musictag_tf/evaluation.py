@@ -48,8 +48,11 @@ def plot_confusion(scores: metrics.ClassificationScores, title: str, path: str) 
         ax.text(j, i, str(v), ha="center", va="center",
                 color="white" if v > matrix.max() / 2 else "black")
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    try:
+        with fileio.atomic_path(path) as tmp:
+            fig.savefig(tmp, dpi=100)
+    finally:
+        plt.close(fig)
 
 
 @dataclasses.dataclass

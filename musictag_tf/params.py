@@ -191,6 +191,10 @@ class BuilderParams:
     split: str = "folders"  # "folders" (0-b train, c valid, d-f test) or "won2020"
     keep_waveform: bool = True
     store_segments: bool = True
+    # clips that may fail (or be refused) before musictag-build exits non-zero: a count ("3") or
+    # a fraction of the clips ("0.05"); "0": any failure is an error
+    max_failures: str = "0"
+    allow_outside_root: bool = False  # read table rows naming files outside the root
 
 
 @dataclasses.dataclass(frozen=True)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import zipfile
 from typing import List, Optional
 
 import keras
@@ -36,9 +37,30 @@ HISTORY_NAME = artifacts.HISTORY_FILE
 
 
 def is_run_dir(path: str) -> bool:
-    """True when ``path`` holds a finished run (spec.json and best.keras)."""
+    """True when ``path`` looks like a run (spec.json and a best.keras file, even a damaged one:
+    loading it then says what is wrong)."""
     return (tf.io.gfile.exists(os.path.join(path, SPEC_NAME))
             and tf.io.gfile.exists(os.path.join(path, BEST_MODEL_NAME)))
+
+
+def has_best_model(run_dir: str) -> bool:
+    """True when ``best.keras`` is a complete file: non-empty and a whole zip archive (its central
+    directory is written last, so a save cut short fails this). An empty or cut file is missing."""
+    path = os.path.join(run_dir, BEST_MODEL_NAME)
+    if not fileio.is_nonempty_file(path):
+        return False
+    try:
+        with tf.io.gfile.GFile(path, "rb") as f:
+            return zipfile.is_zipfile(f)
+    except (tf.errors.OpError, OSError):
+        return False
+
+
+def save_best_model(model: keras.Model, run_dir: str) -> None:
+    """``model.save`` to a temporary sibling renamed onto ``best.keras``: a kill during the save
+    leaves the previous best model in place."""
+    with fileio.atomic_path(os.path.join(run_dir, BEST_MODEL_NAME)) as tmp:
+        model.save(tmp)
 
 
 def checkpoints_dir(run_dir: str) -> str:
@@ -69,7 +91,14 @@ def load_best_model(run_dir: str) -> keras.Model:
     path = os.path.join(run_dir, BEST_MODEL_NAME)
     if not tf.io.gfile.exists(path):
         raise FileNotFoundError(f"{run_dir}: no {BEST_MODEL_NAME}; train first")
-    return keras.saving.load_model(path, compile=False)
+    if not has_best_model(run_dir):
+        raise ModelLoadError(path, "empty or cut short (not a whole .keras archive); resume training "
+                                   "to rewrite it")
+    try:
+        return keras.saving.load_model(path, compile=False)
+    except Exception as exc:  # noqa: BLE001  (Keras raises ValueError, KeyError, OSError, ... on bad files)
+        raise ModelLoadError(path, f"cannot load ({type(exc).__name__}: "
+                                   f"{(str(exc).splitlines() or [''])[0][:200]})") from exc
 
 
 def save_history(run_dir: str, history: List[dict]) -> None:

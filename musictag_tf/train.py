@@ -155,8 +155,11 @@ def plot_history(history: List[dict], path: str) -> None:
     if val_keys:
         axes[1].legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    try:
+        with fileio.atomic_path(path) as tmp:
+            fig.savefig(tmp, dpi=100)
+    finally:
+        plt.close(fig)
 
 
 def train(job: TrainJob) -> TrainResult:
@@ -211,6 +214,12 @@ def train(job: TrainJob) -> TrainResult:
         if job.verbose:
             print(f"resumed from {manager.latest_checkpoint} (epoch {int(state['epoch'].numpy())})",
                   flush=True)
+        if int(state["best_epoch"].numpy()) and not runs.has_best_model(job.model_dir):
+            # The chief's best.keras is missing, empty or cut: the next epoch writes it whatever its
+            # score (every worker reads the chief's file, so all take the same decision).
+            state["best_score"].assign(-1.0)
+            if job.verbose:
+                print(f"{BEST_MODEL_NAME} is missing or damaged; the next epoch rewrites it", flush=True)
 
     dataset = strategy.distribute_datasets_from_function(
         lambda ctx: pipeline.training_dataset(
@@ -263,7 +272,7 @@ def train(job: TrainJob) -> TrainResult:
             state["best_score"].assign(scores[metric_name])
             state["best_epoch"].assign(epoch)
             state["stale_epochs"].assign(0)
-            model.save(os.path.join(out_dir, BEST_MODEL_NAME))
+            runs.save_best_model(model, out_dir)
         else:
             state["stale_epochs"].assign_add(1)
         state["epoch"].assign(epoch)
@@ -288,8 +297,8 @@ def train(job: TrainJob) -> TrainResult:
         stopped_early = int(state["stale_epochs"].numpy()) >= job.train.early_stopping_patience
     if chief and history:
         plot_history(history, os.path.join(out_dir, "training_curves.png"))
-    if not tf.io.gfile.exists(os.path.join(out_dir, BEST_MODEL_NAME)):
-        model.save(os.path.join(out_dir, BEST_MODEL_NAME))
+    if not runs.has_best_model(out_dir):
+        runs.save_best_model(model, out_dir)
     return TrainResult(model_dir=job.model_dir, best_epoch=int(state["best_epoch"].numpy()),
                        best_score=float(state["best_score"].numpy()), selection_metric=metric_name,
                        history=history, stopped_early=stopped_early)
@@ -364,6 +373,18 @@ def job_from_flags(FLAGS) -> TrainJob:
                     trainable="all" if model.variant == "musicnn" else FLAGS.trainable)  # musicnn: the builder freezes
 
 
+def check_flags(FLAGS) -> None:
+    """One line per bad flag before anything is read or built (errors.FlagError / OutputError)."""
+    from musictag_tf import errors
+    for name, minimum in (("epochs", 1), ("batch_size", 1), ("eval_chunks", 1), ("steps_per_epoch", 0),
+                          ("early_stopping_patience", 1)):
+        if getattr(FLAGS, name) < minimum:
+            raise errors.FlagError(f"--{name}", f"must be >= {minimum}, got {getattr(FLAGS, name)}")
+    if not fileio.is_url(FLAGS.records_dir) and not os.path.isdir(FLAGS.records_dir):
+        raise errors.FlagError("--records_dir", f"{FLAGS.records_dir} is not a directory")
+    fileio.check_output_dir(FLAGS.model_dir)
+
+
 def main(argv):
     from absl import flags
     from musictag_tf import errors
@@ -371,6 +392,7 @@ def main(argv):
     if len(argv) > 1:
         raise SystemExit(f"unexpected arguments: {argv[1:]}")
     try:
+        check_flags(flags.FLAGS)
         result = train(job_from_flags(flags.FLAGS))
     except (errors.MusictagError, ValueError, FileNotFoundError) as exc:
         raise SystemExit(errors.report("musictag-train", exc))

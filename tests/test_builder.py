@@ -547,7 +547,8 @@ def test_cli_builds_a_table_and_reports(shared_data, tmp_path):
     audio = shared_path_or_skip(shared_data / "audio" / "mirdata" / "slakh__mix.wav")
     _write_table(tmp_path / "t.tsv", ["audio_path", "tags", "split"],
                  [[str(audio), "rock", "train"], ["nothing.wav", "pop", "test"]])
-    done = _cli(f"--table={tmp_path / 't.tsv'}", f"--out_dir={tmp_path / 'rec'}", "--noprogress")
+    done = _cli(f"--table={tmp_path / 't.tsv'}", f"--out_dir={tmp_path / 'rec'}", "--noprogress",
+                "--allow_outside_root", "--max_failures=1")  # an absolute audio path; one clip missing
     assert done.returncode == 0, done.stderr
     assert "wrote 1 clips" in done.stdout and "file not found" in done.stdout
     assert manifest_lib.read_manifest(str(tmp_path / "rec")).counts["train"] == 1

@@ -180,12 +180,10 @@ def test_examples_body_round_trips_random_bytes(examples):
     assert all(base64.b64decode(v["b64"]) == e for v, e in zip(body["inputs"]["examples"], examples))
 
 
-@pytest.mark.xfail(strict=True, raises=pytest.fail.Exception, reason="issue 15 finding 7, serving part: request_body passes NaN/inf "
-                                       "through into a body json.dumps writes as NaN/Infinity (not JSON); "
-                                       "export/serving is being split in wt-arch, fixed there later")
 def test_rest_body_rejects_non_finite_waveforms():
+    """Issue 15 finding 7, REST part: a NaN/inf waveform is refused, not written as NaN/Infinity."""
     from export import serving
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="NaN or infinity"):
         serving.request_body([np.array([0.0, np.nan, np.inf], np.float32)])
 
 

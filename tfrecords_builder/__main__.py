@@ -24,9 +24,12 @@ Front-end settings other than the defaults of musictag_tf/params.py: ``--params_
 sections "audio", "lyrics", "segments" (a file path or inline JSON), e.g.
 ``--params_json='{"lyrics": {"min_count": 1}}'``.
 
-Exit status 0 when the records are written (some clips may have failed; they are listed in
-manifest.json and in the summary printed at the end), 1 on bad input with one line naming the
-file and the problem, 2 on bad flags.
+Exit status 0 when the records are written and at most --max_failures clips failed or were refused
+(each is listed in manifest.json and in the summary printed at the end; the records are written
+either way), 1 when more failed, or on bad input with one line naming the file and the problem,
+2 on bad flags. Tables may only name files under their root (``--audio_root`` or the table's
+folder; lyrics files under the lyrics table's folder): absolute paths, ``..``, URLs and symlinks
+leaving it are refused per row unless ``--allow_outside_root``.
 """
 
 from __future__ import annotations
@@ -98,6 +101,34 @@ flags.DEFINE_string("soft_labels", None, "CSV of per-clip tag scores in [0, 1] (
                     "are the tags. See tfrecords_builder/soft_labels.py.")
 flags.DEFINE_bool("allow_missing_soft_labels", False, "Records without a --soft_labels row keep their hard "
                   "labels as targets (default: an error listing them).")
+flags.DEFINE_string("max_failures", _BUILDER.max_failures, "Clips that may fail or be refused before the "
+                    "exit status is 1: a count (3) or a fraction of the rows (0.05).")
+flags.DEFINE_bool("allow_outside_root", _BUILDER.allow_outside_root, "Read files a table names outside its "
+                  "root (absolute paths, '..', URLs, symlinks out); refused per row otherwise.")
+
+
+def parse_max_failures(text: str, total: int) -> int:
+    """--max_failures as a count of clips: "3" -> 3, "0.05" -> floor(0.05 x total). Raises ValueError."""
+    value = float(text)
+    if not value >= 0 or value != value:
+        raise ValueError(text)
+    if "." in text or "e" in text.lower():
+        if value > 1:
+            raise ValueError(text)
+        return int(value * total)
+    return int(value)
+
+
+flags.register_validator("max_failures", lambda v: _valid_max_failures(v),
+                         message="--max_failures must be a count >= 0 (3) or a fraction in [0, 1] (0.05)")
+
+
+def _valid_max_failures(text: str) -> bool:
+    try:
+        parse_max_failures(text, 1)
+        return True
+    except ValueError:
+        return False
 
 flags.register_multi_flags_validator(
     ["mtat_dir", "table"], lambda f: (f["mtat_dir"] is None) != (f["table"] is None),
@@ -157,9 +188,21 @@ def _collection():
     if FLAGS.mtat_dir:
         return sources.read_mtat_tree(FLAGS.mtat_dir, split=FLAGS.split, split_dir=FLAGS.split_dir,
                                       audio_root=FLAGS.audio_root, lyrics_table=FLAGS.lyrics_table,
-                                      labels_table=FLAGS.labels_table)
+                                      labels_table=FLAGS.labels_table, allow_outside_root=FLAGS.allow_outside_root)
     return sources.read_table(FLAGS.table, audio_root=FLAGS.audio_root, lyrics_table=FLAGS.lyrics_table,
-                              labels_table=FLAGS.labels_table)
+                              labels_table=FLAGS.labels_table, allow_outside_root=FLAGS.allow_outside_root)
+
+
+def check_failures(collection, manifest) -> None:
+    """Raise errors.MusictagError when more clips failed or were refused than --max_failures allows."""
+    from musictag_tf import errors
+    failed = len(manifest.failures) + len(collection.refused)
+    total = len(collection.clips) + len(collection.refused)
+    allowed = parse_max_failures(FLAGS.max_failures, total)
+    if failed > allowed:
+        raise errors.MusictagError(f"{failed} of {total} clips failed or were refused (allowed: "
+                                   f"--max_failures={FLAGS.max_failures}, {allowed}); the records of the "
+                                   "others are written, the failures are listed in manifest.json")
 
 
 def main(argv):
@@ -190,6 +233,7 @@ def main(argv):
             result = build_records(collection, FLAGS.out_dir, progress=FLAGS.progress, pool=pool, **kwargs,
                                    **clip_kwargs)
             print(result.report())
+            check_failures(collection, result.manifest)
         else:
             import logging
 
@@ -205,6 +249,7 @@ def main(argv):
             from tfrecords_builder.summary import format_report
 
             print(format_report(manifest, records_dir=FLAGS.out_dir))
+            check_failures(collection, manifest)
     except errors.MusictagError as exc:  # includes ConfigError
         return errors.report("musictag-build", exc, status=1)
     return 0

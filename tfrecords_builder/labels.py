@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from typing import Dict, Sequence, Tuple
+from typing import Dict, List, Sequence, Tuple
 
 from musictag_tf.data.schema import ENERGY_NAMES, QUADRANT_NAMES, STRESS_NAMES, UNKNOWN_LABEL
 from musictag_tf.emotion import energy_stress, quadrant_index
 from musictag_tf.errors import DatasetError
-from musictag_tf.fileio import folder_of as _folder_of, join_path
+from musictag_tf.data.manifest import Failure
+from musictag_tf.fileio import folder_of as _folder_of, resolve_under
 from musictag_tf.tables import read_delimited
 
 _CLIP_COLUMNS = ("clip_id", "id")
@@ -88,10 +89,15 @@ class LyricsTable:
     path: str
     by_clip: Dict[str, Tuple[str, str]]
     by_track: Dict[str, Tuple[str, str]]
+    refused: List[Failure] = dataclasses.field(default_factory=list)  # rows naming files outside the root
 
 
-def read_lyrics_table(path: str) -> LyricsTable:
-    """Read a lyrics table (see the module docstring); file paths resolved against its folder."""
+def read_lyrics_table(path: str, allow_outside_root: bool = False) -> LyricsTable:
+    """Read a lyrics table (see the module docstring); file paths resolved against its folder.
+
+    A ``lyrics_file`` that leaves the table's folder (absolute, ``..``, URL, symlink out:
+    musictag_tf.fileio.resolve_under) is refused: the row is left out and listed in ``refused``,
+    unless ``allow_outside_root``."""
     table = read_delimited(path, "lyrics table")
     clip_key = table.column(_CLIP_COLUMNS)
     track_key = table.column(_TRACK_COLUMNS)
@@ -106,11 +112,16 @@ def read_lyrics_table(path: str) -> LyricsTable:
     root = _folder_of(path)
     by_clip: Dict[str, Tuple[str, str]] = {}
     by_track: Dict[str, Tuple[str, str]] = {}
+    refused: List[Failure] = []
     for line, row in table.rows:
         where = f"{path}:{line}"
         value = None
         if file_col is not None and row[file_col].strip():
-            value = ("file", join_path(root, row[file_col].strip()))
+            try:
+                value = ("file", resolve_under(root, row[file_col], allow_outside_root))
+            except DatasetError as exc:
+                refused.append(Failure(path=where, reason=f"lyrics_file {exc}"))
+                continue
         elif text_col is not None and row[text_col].strip():
             value = ("text", row[text_col])
         if value is None:
@@ -123,6 +134,6 @@ def read_lyrics_table(path: str) -> LyricsTable:
         if key in target:
             raise DatasetError(f"{where}: duplicate lyrics for {key!r}")
         target[key] = value
-    return LyricsTable(path=path, by_clip=by_clip, by_track=by_track)
+    return LyricsTable(path=path, by_clip=by_clip, by_track=by_track, refused=refused)
 
 

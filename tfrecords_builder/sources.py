@@ -63,7 +63,7 @@ from musictag_tf.mtat import datasets as mtat
 from musictag_tf.data.manifest import Failure
 from musictag_tf.data.schema import SPLITS, UNKNOWN_LABEL
 from musictag_tf.errors import DatasetError
-from musictag_tf.fileio import folder_of as _folder_of, is_url as _is_url, join_path
+from musictag_tf.fileio import folder_of as _folder_of, is_url as _is_url, join_path, resolve_under
 from musictag_tf.tables import read_delimited
 from tfrecords_builder.labels import (_CLIP_COLUMNS, _EMOTION_COLUMNS, _LYRICS_FILE_COLUMNS,
                                       _LYRICS_TEXT_COLUMNS, _TRACK_COLUMNS, LyricsTable, parse_emotion,
@@ -121,6 +121,7 @@ class Collection:
     description: JSON-able source config (saved as ``config["source"]`` in the manifest).
     warnings: source-level problems (unmatched lyrics rows, skipped clips...).
     skipped: reason -> number of rows not built (e.g. clips in none of Won's lists).
+    refused: rows naming audio or lyrics files outside the root (fileio.resolve_under).
     """
 
     kind: str
@@ -130,6 +131,9 @@ class Collection:
     description: Dict[str, object]
     warnings: List[Failure] = dataclasses.field(default_factory=list)
     skipped: Dict[str, int] = dataclasses.field(default_factory=dict)
+    # rows refused because they name a file outside the root (also in warnings); failures for
+    # musictag-build's --max_failures, unlike ``skipped`` (a split's deliberate exclusions)
+    refused: List[Failure] = dataclasses.field(default_factory=list)
 
     def split_counts(self) -> Dict[str, int]:
         counts = {split: 0 for split in SPLITS}
@@ -192,6 +196,7 @@ def _attach_extras(clips: List[SourceClip], lyrics: Optional[LyricsTable],
             changes.update(energy=e, stress=s, quadrant=q)
         out.append(dataclasses.replace(clip, **changes) if changes else clip)
     if lyrics is not None:
+        warnings.extend(lyrics.refused)
         unmatched = (len(lyrics.by_clip) - len(used_clip)) + (len(lyrics.by_track) - len(used_track))
         if unmatched:
             warnings.append(Failure(path=lyrics.path, reason=f"{unmatched} of "
@@ -218,7 +223,7 @@ def _won_split_of(split_dir: Optional[str]) -> Dict[str, str]:
 
 def read_mtat_tree(mtat_dir: str, *, split: str = "folders", split_dir: Optional[str] = None,
                    audio_root: Optional[str] = None, lyrics_table: Optional[str] = None,
-                   labels_table: Optional[str] = None) -> Collection:
+                   labels_table: Optional[str] = None, allow_outside_root: bool = False) -> Collection:
     """Clips of an MTAT tree (``annotations_final.csv`` + folders 0-f).
 
     Args:
@@ -227,6 +232,7 @@ def read_mtat_tree(mtat_dir: str, *, split: str = "folders", split_dir: Optional
       split_dir: folder of Won's lists (musictag_tf.mtat layout); default ../shared/data/mtat.
       audio_root: folder holding 0/..f/ when not ``mtat_dir``.
       lyrics_table, labels_table: optional tables (see the module docstring).
+      allow_outside_root: as ``read_table`` (an mp3_path leaving the root is refused otherwise).
     """
     if split not in SPLIT_CHOICES:
         raise DatasetError(f"unknown split {split!r}; expected one of {SPLIT_CHOICES}")
@@ -242,12 +248,18 @@ def read_mtat_tree(mtat_dir: str, *, split: str = "folders", split_dir: Optional
     frequency = {tag: 0 for tag in tag_columns}
     clips, seen = [], set()
     skipped: Dict[str, int] = {}
+    refused: List[Failure] = []
     for line, row in table.rows:
         where = f"{annotations}:{line}"
         clip_id = row["clip_id"].strip()
         relative = row["mp3_path"].strip()
         if not clip_id or not relative:
             raise DatasetError(f"{where}: empty clip_id or mp3_path")
+        try:
+            audio_path = resolve_under(root, relative, allow_outside_root)
+        except DatasetError as exc:
+            refused.append(Failure(path=where, reason=f"refused: {exc}"))
+            continue
         if clip_id in seen:
             raise DatasetError(f"{where}: duplicate clip_id {clip_id!r}")
         seen.add(clip_id)
@@ -269,21 +281,22 @@ def read_mtat_tree(mtat_dir: str, *, split: str = "folders", split_dir: Optional
             clip_split = mtat.folder_split(relative)
         named = mtat_clip_name(relative)
         track, expected = named if named else (os.path.splitext(os.path.basename(relative))[0], None)
-        clips.append(SourceClip(clip_id=clip_id, audio_path=join_path(root, relative), relative_path=relative,
+        clips.append(SourceClip(clip_id=clip_id, audio_path=audio_path, relative_path=relative,
                                 split=clip_split, tags=tuple(positives), track=track,
                                 expected_seconds=expected))
-    warnings: List[Failure] = []
+    warnings: List[Failure] = list(refused)
     for reason, count in skipped.items():
         warnings.append(Failure(path=str(split_dir or mtat.default_mtat_dir()), reason=f"{count} clips skipped: {reason}"))
-    lyrics = read_lyrics_table(lyrics_table) if lyrics_table else None
+    lyrics = read_lyrics_table(lyrics_table, allow_outside_root) if lyrics_table else None
     labels = read_labels_table(labels_table) if labels_table else None
     clips = _attach_extras(clips, lyrics, labels, labels_table, warnings)
+    refused += lyrics.refused if lyrics else []
     description = {"kind": "mtat", "mtat_dir": str(mtat_dir), "audio_root": str(root), "split": split,
                    "split_dir": str(split_dir or mtat.default_mtat_dir()) if won is not None else None,
                    "lyrics_table": lyrics_table, "labels_table": labels_table,
                    "rows": len(table.rows), "skipped": dict(skipped)}
     return Collection(kind="mtat", clips=clips, tag_names=tuple(tag_columns), tag_frequency=frequency,
-                      description=description, warnings=warnings, skipped=skipped)
+                      description=description, warnings=warnings, skipped=skipped, refused=refused)
 
 
 # ---------------------------------------------------------------------------- generic table
@@ -310,13 +323,16 @@ def _split_tags(text: str) -> Tuple[str, ...]:
 
 
 def read_table(table_path: str, *, audio_root: Optional[str] = None, lyrics_table: Optional[str] = None,
-               labels_table: Optional[str] = None) -> Collection:
+               labels_table: Optional[str] = None, allow_outside_root: bool = False) -> Collection:
     """Clips of a generic table (columns in the module docstring).
 
     Args:
       table_path: CSV/TSV with a header row.
       audio_root: base of relative audio paths (default: the table's folder).
       lyrics_table, labels_table: optional extra tables keyed by clip (or track for lyrics).
+      allow_outside_root: read files a row names outside ``audio_root`` (audio) or the table's
+        folder (lyrics files): absolute paths, ``..``, URLs, symlinks out. Without it such a row
+        is refused (``Collection.refused``, one Failure naming the line) and the others are read.
     """
     table = read_delimited(table_path, "table")
     audio_col = table.column(_AUDIO_COLUMNS, required=True, what="audio file of each clip")
@@ -330,6 +346,7 @@ def read_table(table_path: str, *, audio_root: Optional[str] = None, lyrics_tabl
     table_dir = _folder_of(table_path)
     root = audio_root or table_dir
     clips, seen = [], {}
+    refused: List[Failure] = []
     tag_names: List[str] = []
     frequency: Dict[str, int] = {}
     for line, row in table.rows:
@@ -337,6 +354,13 @@ def read_table(table_path: str, *, audio_root: Optional[str] = None, lyrics_tabl
         relative = row[audio_col].strip()
         if not relative:
             raise DatasetError(f"{where}: empty {audio_col}")
+        try:
+            audio_path = resolve_under(root, relative, allow_outside_root)
+            lyrics_path = (resolve_under(table_dir, row[file_col], allow_outside_root)
+                           if file_col and row[file_col].strip() else None)
+        except DatasetError as exc:
+            refused.append(Failure(path=where, reason=f"refused: {exc}"))
+            continue
         clip_id = row[clip_col].strip() if clip_col else os.path.splitext(relative)[0]
         if not clip_id:
             raise DatasetError(f"{where}: empty clip_id")
@@ -359,27 +383,31 @@ def read_table(table_path: str, *, audio_root: Optional[str] = None, lyrics_tabl
         else:
             clip_split = hash_split(track or clip_id)
         lyrics_text = row[text_col] if text_col and row[text_col].strip() else None
-        lyrics_path = join_path(table_dir, row[file_col].strip()) if file_col and row[file_col].strip() else None
         if lyrics_text is not None and lyrics_path is not None:
             raise DatasetError(f"{where}: both inline lyrics and a lyrics file; give one")
         e = s = q = UNKNOWN_LABEL
         if has_emotion:
             e, s, q = parse_emotion(row.get("energy", ""), row.get("stress", ""), row.get("quadrant", ""), where)
         named = mtat_clip_name(relative)
-        clips.append(SourceClip(clip_id=clip_id, audio_path=join_path(root, relative), relative_path=relative,
+        clips.append(SourceClip(clip_id=clip_id, audio_path=audio_path, relative_path=relative,
                                 split=clip_split, tags=tags, track=track, lyrics_text=lyrics_text,
                                 lyrics_path=lyrics_path, energy=e, stress=s, quadrant=q,
                                 expected_seconds=named[1] if named else None))
-    warnings: List[Failure] = []
-    lyrics = read_lyrics_table(lyrics_table) if lyrics_table else None
+    if not table.rows:
+        raise DatasetError(f"{table_path}: the table has a header but no rows")
+    if not clips:
+        raise DatasetError(f"{table_path}: every row was refused; first: {refused[0].path}: {refused[0].reason}")
+    lyrics = read_lyrics_table(lyrics_table, allow_outside_root) if lyrics_table else None
     labels = read_labels_table(labels_table) if labels_table else None
+    warnings: List[Failure] = list(refused)
     clips = _attach_extras(clips, lyrics, labels, labels_table, warnings)
+    refused += lyrics.refused if lyrics else []
     description = {"kind": "table", "table": str(table_path), "audio_root": str(root),
                    "split": "column" if split_col else "hash " + "/".join(f"{s}={p:g}" for s, p in HASH_SPLIT),
                    "lyrics_table": lyrics_table, "labels_table": labels_table, "rows": len(table.rows),
                    "skipped": {}}
     return Collection(kind="table", clips=clips, tag_names=tuple(tag_names), tag_frequency=frequency,
-                      description=description, warnings=warnings)
+                      description=description, warnings=warnings, refused=refused)
 
 
 def iter_train_lyrics(collection: Collection) -> Iterable[SourceClip]:

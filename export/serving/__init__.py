@@ -77,6 +77,9 @@ def request_body(waveforms: Sequence[np.ndarray], lyrics: Optional[Sequence[str]
     waves = [np.asarray(w, np.float32).reshape(-1) for w in waveforms]
     if not waves or len({w.shape[0] for w in waves}) != 1:
         raise ValueError("request_body needs one or more waveforms of equal length")
+    bad = [i for i, w in enumerate(waves) if not np.all(np.isfinite(w))]
+    if bad:  # json would write NaN/Infinity (not JSON); the signatures reject them anyway
+        raise ValueError(f"waveforms {bad} contain NaN or infinity; non-finite samples cannot be tagged")
     inputs = {"waveform": np.round(np.stack(waves).astype(np.float64), digits).tolist()}
     if lyrics is not None and lyrics_ids is not None:
         raise ValueError("give lyrics text or lyrics ids, not both")

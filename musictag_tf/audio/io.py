@@ -261,7 +261,12 @@ def check_audio_usable(waveform: np.ndarray, path, sample_rate: int) -> list[str
     x = np.asarray(waveform).reshape(-1)
     if x.shape[0] and not np.all(np.isfinite(x)):
         raise AudioDecodeError(path, "corrupt audio: samples contain NaN or infinity")
-    quality = assess_audio(x, sample_rate)
+    return check_quality(assess_audio(x, sample_rate), path, sample_rate)
+
+
+def check_quality(quality: AudioQuality, path, sample_rate: int) -> list[str]:
+    """``check_audio_usable`` on level statistics already measured (e.g. block by block while
+    streaming, musictag_tf.audio.levels). Same errors and warnings."""
     if quality.duration_seconds < MIN_DURATION_SECONDS:
         raise AudioDecodeError(
             path, f"too short: {quality.duration_seconds:.3f} s ({quality.num_samples} samples at "

@@ -45,12 +45,15 @@ def _is_local(path: str) -> bool:
 @contextlib.contextmanager
 def _open_sound(path: str):
     """(SoundFile, file size in bytes) for ``path``; errors as ``load_audio`` words them."""
+    # Local paths go through os (not tf.io.gfile, which encodes names as strict UTF-8): a
+    # non-UTF-8 name listed by os.walk arrives surrogate-escaped and os.fsencode restores its bytes.
+    local = _is_local(path)
     try:
-        if not tf.io.gfile.exists(path):
+        if not (os.path.exists(path) if local else tf.io.gfile.exists(path)):
             raise AudioDecodeError(path, "file not found")
-        if tf.io.gfile.isdir(path):
+        if os.path.isdir(path) if local else tf.io.gfile.isdir(path):
             raise AudioDecodeError(path, "is a directory, not an audio file")
-        size = tf.io.gfile.stat(path).length
+        size = os.path.getsize(path) if local else tf.io.gfile.stat(path).length
     except AudioDecodeError:
         raise
     except (tf.errors.OpError, OSError) as e:
@@ -59,7 +62,7 @@ def _open_sound(path: str):
         raise AudioDecodeError(path, "empty file (0 bytes)")
     with contextlib.ExitStack() as stack:
         try:
-            source = path if _is_local(path) else stack.enter_context(tf.io.gfile.GFile(path, "rb"))
+            source = os.fsencode(path) if local else stack.enter_context(tf.io.gfile.GFile(path, "rb"))
             sound = stack.enter_context(sf.SoundFile(source))
         except (tf.errors.OpError, OSError) as e:
             raise AudioDecodeError(path, f"cannot read file: {e}") from e
@@ -72,7 +75,7 @@ def _open_sound(path: str):
 def _cbr_layout(path: str, size: int) -> Optional[mp3_frames.Mp3Layout]:
     """The frame layout of a CBR mp3 without a length header (reads only its head and tail)."""
     try:
-        with tf.io.gfile.GFile(path, "rb") as f:
+        with (open(path, "rb") if _is_local(path) else tf.io.gfile.GFile(path, "rb")) as f:
             return mp3_frames.cbr_layout_without_length_header(f, size)
     except (tf.errors.OpError, OSError) as e:
         raise AudioDecodeError(path, f"cannot read file: {e}") from e

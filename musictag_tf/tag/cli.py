@@ -6,20 +6,25 @@
         [--format=json|csv] [--output=tags.json] [--lyrics=lyrics.txt|lyrics_dir/] [--plot=pngs/]
 
 Models: see musictag_tf.tag.backends; windows: musictag_tf.windows (the rule evaluation uses);
-outputs: musictag_tf.tag.outputs. A file that cannot be decoded, is silent or too short, or whose
-lyrics file cannot be read gets one line on stderr naming the file and the reason; the other
-files are still tagged and the exit status is 1.
+outputs: musictag_tf.tag.outputs. Flags and output locations are checked before anything is tagged.
+A file that cannot be decoded, is silent or too short, whose lyrics file cannot be read, whose
+name is not UTF-8 or whose taggram cannot be written gets one line on stderr naming the file and
+the reason; the other files are still tagged and written, and the exit status is 1. Files are
+streamed (bounded memory whatever their length); --output is written atomically.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import math
 import sys
 from typing import Sequence
 
 from musictag_tf import errors
+from musictag_tf import fileio
 from musictag_tf import params as params_lib
 from musictag_tf.tag.backends import load_tagger
-from musictag_tf.tag.inputs import LyricsSource
+from musictag_tf.tag.inputs import LyricsSource, printable_path
 from musictag_tf.tag.outputs import write_csv, write_json
 from musictag_tf.tag.plot import plot_paths
 from musictag_tf.tag.tagger import tag_paths
@@ -52,6 +57,8 @@ def define_flags(flag_values=None) -> None:
                        f"{params_lib.TagParams().hop_fraction:g} of a window for musictag's models, "
                        "2.992 s = no overlap for the shipped musicnn models).", flag_values=fv)
     flags.DEFINE_boolean("taggram", True, "Include the per-window taggram in JSON output.", flag_values=fv)
+    flags.DEFINE_float("max_seconds", params_lib.StreamParams().max_seconds,
+                       "Tag only the first max_seconds of each file (default: all of it).", flag_values=fv)
     flags.DEFINE_integer("num_threads", 0, "TFLite interpreter threads (0: default).", flag_values=fv)
     flags.DEFINE_float("clip_seconds", 0.0, "Tag each clip [k*c, (k+1)*c) of every file on its own; rows "
                        "'<abs path>#<start s>' (the builder's --clip_seconds/--soft_labels keys; musictag_tf/tag/clips.py).",
@@ -63,21 +70,41 @@ def define_flags(flag_values=None) -> None:
                          flag_values=fv)
 
 
+def check_flags(fv, paths: Sequence[str]) -> None:
+    """Validate every flag and output location before any model is loaded or file decoded.
+
+    Raises errors.FlagError / errors.OutputError (one line each).
+    """
+    if not paths:
+        raise errors.FlagError("give audio files or folders to tag")
+    if fv.top_k <= 0:
+        raise errors.FlagError("--top_k", f"must be positive, got {fv.top_k}")
+    if not (math.isfinite(fv.hop_seconds) and fv.hop_seconds >= 0):
+        raise errors.FlagError("--hop_seconds", f"must be a finite number >= 0, got {fv.hop_seconds}")
+    if fv.max_seconds is not None and not (math.isfinite(fv.max_seconds) and fv.max_seconds > 0):
+        raise errors.FlagError("--max_seconds", f"must be a finite number > 0, got {fv.max_seconds}")
+    if fv.num_threads < 0:
+        raise errors.FlagError("--num_threads", f"must be >= 0, got {fv.num_threads}")
+    if fv.output not in ("-", ""):
+        fileio.check_output_file(fv.output)
+    if fv.plot:
+        fileio.check_output_dir(fv.plot)
+
+
 def main(argv: Sequence[str], flag_values=None) -> int:
-    """Run ``musictag tag`` with parsed flags; ``argv[1:]`` are the audio paths. Returns the exit status."""
+    """Run ``musictag tag`` with parsed flags; ``argv[1:]`` are the audio paths. Returns the exit status.
+
+    Exit status: 0 all files tagged, 1 some files failed (each named on one stderr line; the others
+    are written), 2 usage, model or output errors (one line, nothing tagged).
+    """
     from absl import flags
 
     fv = flags.FLAGS if flag_values is None else flag_values
     paths = list(argv[1:])
     prog = PROG
-    if not paths:
-        print(f"{prog}: error: give audio files or folders to tag", file=sys.stderr)
-        return 2
-    if fv.top_k <= 0:
-        print(f"{prog}: error: --top_k must be positive", file=sys.stderr)
-        return 2
     try:
-        tagger = load_tagger(fv.model or params_lib.TagParams().default_model, num_threads=fv.num_threads or None)
+        check_flags(fv, paths)
+        tagger = _load(fv)
         tagger.embeddings = fv.embeddings
         lyrics = LyricsSource(fv.lyrics, tagger.info.vocab_path, tagger.info.lyrics_params)
     except (errors.MusictagError, OSError) as exc:
@@ -85,46 +112,81 @@ def main(argv: Sequence[str], flag_values=None) -> int:
     hop = int(round(fv.hop_seconds * tagger.info.sample_rate)) if fv.hop_seconds > 0 else None
 
     def report(path, reason):
-        print(f"{prog}: error: {path}: {reason}", file=sys.stderr)
+        print(f"{prog}: error: {printable_path(path)}: {reason}", file=sys.stderr)
 
+    stream = dataclasses.replace(params_lib.StreamParams(), max_seconds=fv.max_seconds)
     if fv.clip_seconds > 0:  # issue 13: per-clip teacher tables
         from musictag_tf.audio.clips import ClipParams
         from musictag_tf.tag.clips import tag_clip_paths
         run = tag_clip_paths(paths, tagger, ClipParams(fv.clip_seconds, fv.keep_remainder), lyrics, hop, on_error=report)
     else:
-        run = tag_paths(paths, tagger, lyrics, hop_samples=hop, on_error=report)
+        run = tag_paths(paths, tagger, lyrics, hop_samples=hop, on_error=report, stream=stream)
     for clip in run.results:
         for warning in clip.warnings:
-            print(f"{prog}: warning: {warning}", file=sys.stderr)
+            print(f"{prog}: warning: {printable_path(warning)}", file=sys.stderr)
     if not run.results and not run.failures:
-        print(f"{prog}: error: no audio files found in {paths}", file=sys.stderr)
+        print(f"{prog}: error: no audio files found in {[printable_path(p) for p in paths]}", file=sys.stderr)
         return 2
-    tags = tagger.info.tags
     attention = None
     if fv.attention:
         from musictag_tf.tag.attention import AttentionExplainer, explain_run
         try:
-            attention = explain_run(run, AttentionExplainer(fv.model, hop))
+            attention = explain_run(run, AttentionExplainer(_model_name(fv), hop))
         except (errors.MusictagError, OSError) as exc:
             return errors.report(prog, exc)
-    out = sys.stdout if fv.output in ("-", "") else open(fv.output, "w", encoding="utf-8", newline="")
     try:
+        _write(run, tagger.info.tags, fv, attention=attention, model=tagger.describe(hop))
+    except (errors.MusictagError, OSError) as exc:  # e.g. the disk filled up: the old file is kept
+        return errors.report(prog, errors.OutputError(fv.output, f"not written: {exc.strerror or exc}")
+                             if isinstance(exc, OSError) else exc)
+    failed = len(run.failures)
+    if fv.plot:
+        for written, problem in plot_paths(run, tagger.info.tags, fv.plot, attention=attention):
+            if problem is None:
+                print(f"{prog}: taggram {printable_path(written)}", file=sys.stderr)
+            else:
+                report(written, f"taggram not written: {problem}")
+                failed += 1
+    if failed:
+        print(f"{prog}: {failed} of {len(run.failures) + len(run.results)} files failed", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _model_name(fv) -> str:
+    """--model, or the shipped default (TagParams.default_model) when it is not given."""
+    return fv.model or params_lib.TagParams().default_model
+
+
+def _load(fv):
+    """load_tagger with any loading failure (a truncated variables file, a 0-byte best.keras, a
+    foreign .tflite) turned into one ModelLoadError line."""
+    try:
+        return load_tagger(_model_name(fv), num_threads=fv.num_threads or None)
+    except errors.MusictagError:
+        raise
+    except Exception as exc:  # noqa: BLE001  (TF, Keras, zipfile, flatbuffer errors: any is "cannot load")
+        first = (str(exc).strip().splitlines() or [""])[0][:300]
+        raise errors.ModelLoadError(_model_name(fv), f"cannot load the model ({type(exc).__name__}: {first})") from exc
+
+
+def _write(run, tags, fv, attention=None, model=None) -> None:
+    """The JSON or CSV output, to stdout or atomically to --output (a temporary sibling renamed
+    into place: a full disk or a kill leaves the previous file intact). A name that is not UTF-8
+    is written surrogate-escaped (JSON ``"\\udce9"``: json.load + os.fsencode give its bytes back)."""
+    def emit(out):
         if fv.format == "csv":
             write_csv(run, tags, out)
         else:
-            write_json(run, tags, fv.top_k, out, with_taggram=fv.taggram, attention=attention,
-                       model=tagger.describe(hop))
-    finally:
-        if out is not sys.stdout:
-            out.close()
-    if fv.plot:
-        for written in plot_paths(run, tags, fv.plot, attention=attention):
-            print(f"{prog}: taggram {written}", file=sys.stderr)
-    if run.failures:
-        print(f"{prog}: {len(run.failures)} of {len(run.failures) + len(run.results)} files failed",
-              file=sys.stderr)
-        return 1
-    return 0
+            write_json(run, tags, fv.top_k, out, with_taggram=fv.taggram, attention=attention, model=model)
+
+    if fv.output in ("-", ""):
+        sys.stdout.reconfigure(errors="backslashreplace")
+        emit(sys.stdout)
+        sys.stdout.flush()
+        return
+    with fileio.open_atomic(fv.output, "w", errors="backslashreplace") as out:
+        emit(out)
 
 
 def run() -> None:

@@ -16,19 +16,46 @@ from musictag_tf.lyrics.vocab import Vocabulary
 AUDIO_EXTENSIONS = (".mp3", ".wav", ".ogg", ".oga", ".flac", ".aiff", ".aif", ".au", ".opus")
 
 
-def find_audio_files(paths: Iterable[str], extensions: Sequence[str] = AUDIO_EXTENSIONS) -> List[str]:
-    """Files named directly (any extension: decoding decides) and audio files under folders (recursive, sorted)."""
-    found = []
+def find_audio_files(paths: Iterable[str], extensions: Sequence[str] = AUDIO_EXTENSIONS,
+                     with_errors: bool = False):
+    """Files named directly (any extension: decoding decides) and audio files under folders (recursive, sorted).
+
+    Names are ``str``; a name that is not valid UTF-8 arrives surrogate-escaped (``os.fsdecode``),
+    which every local file call accepts and ``os.fsencode`` turns back into its bytes.
+    With ``with_errors`` returns ``(files, [(folder, reason)])`` for folders that could not be
+    listed (permissions); without, such folders are skipped silently.
+    """
+    found, problems = [], []
     for path in paths:
-        path = os.fspath(path)
+        path = os.fsdecode(os.fspath(path))
         if os.path.isdir(path):
-            for root, dirs, files in os.walk(path):
+            for root, dirs, files in os.walk(path, onerror=lambda e: problems.append(
+                    (e.filename, f"cannot list folder: {e.strerror or e}"))):
                 dirs.sort()
                 found.extend(os.path.join(root, f) for f in sorted(files)
                              if f.lower().endswith(tuple(extensions)) and not f.startswith("."))
         else:
             found.append(path)  # missing files are reported as errors when tagged
-    return found
+    return (found, problems) if with_errors else found
+
+
+def printable_path(path: str) -> str:
+    """``path`` as text that encodes to UTF-8: bytes of a non-UTF-8 name appear as ``\\udcNN``
+    (the surrogate escape, which ``json.loads`` + ``os.fsencode`` turn back into the bytes)."""
+    return path.encode("utf-8", "backslashreplace").decode("utf-8") if _has_surrogates(path) else path
+
+
+def _has_surrogates(text: str) -> bool:
+    return not decodes_as_utf8(text.encode("utf-8", "surrogateescape"))
+
+
+def decodes_as_utf8(data: bytes) -> bool:
+    """True when ``data`` is valid UTF-8 (a file name's bytes, a cut prefix of them)."""
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 class LyricsSource:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import os
 import pathlib
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from musictag_tf import fileio
+from musictag_tf.tag.inputs import decodes_as_utf8, printable_path
 from musictag_tf.tag.tagger import ClipTags, TagRun
 
 
@@ -49,31 +51,54 @@ def plot_taggram(clip: ClipTags, tags: Sequence[str], path: str, max_tags: int =
         att_ax.step(times, weight, where="post", color="tab:blue")
         att_ax.set_ylabel("attention", fontsize=8)
         att_ax.set_xlabel("time (s): mean self-attention weight of the segments (r rows averaged)")
-    ax.set_title(f"{os.path.basename(clip.path)}  ({clip.duration_seconds:.1f} s, "
+    ax.set_title(f"{printable_path(os.path.basename(clip.path))}  ({clip.duration_seconds:.1f} s, "
                  f"{len(starts)} windows of {clip.window_seconds:g} s)", fontsize=9)
     fig.colorbar(mesh, ax=ax, label="tag probability", fraction=0.03)
     fig.tight_layout()
-    tmp = f"{path}.tmp.png"
-    fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    os.replace(tmp, path)
+    try:
+        with fileio.atomic_path(path) as tmp:
+            fig.savefig(tmp, dpi=110)
+    finally:
+        plt.close(fig)
+
+
+MAX_NAME_BYTES = 255  # NAME_MAX of Linux/macOS file systems
+
+
+def png_name(audio_path: str, n: int = 1) -> str:
+    """``<stem>.taggram.png`` (``<stem>-<n>...`` for n > 1), the stem cut so the name fits in
+    ``MAX_NAME_BYTES`` bytes of the file system's encoding (a 250-character stem is cut, not an error)."""
+    suffix = (f"-{n}" if n > 1 else "") + ".taggram.png"
+    full = os.fsencode(pathlib.Path(audio_path).stem)
+    stem = full[: MAX_NAME_BYTES - len(suffix)]
+    if decodes_as_utf8(full):
+        while not decodes_as_utf8(stem):  # do not cut a UTF-8 character in half
+            stem = stem[:-1]
+    return os.fsdecode(stem) + suffix
 
 
 def plot_paths(run: TagRun, tags: Sequence[str], out_dir: str,
-               attention: Optional[Dict[str, dict]] = None) -> List[str]:
-    """One ``<stem>.taggram.png`` per tagged file in ``out_dir`` (``-2``, ``-3`` ... on name clashes)."""
+               attention: Optional[Dict[str, dict]] = None) -> List[Tuple[str, Optional[str]]]:
+    """One ``<stem>.taggram.png`` per tagged file in ``out_dir`` (``-2``, ``-3`` ... on name clashes).
+
+    Returns ``(png path, None)`` for each PNG written and ``(audio path, reason)`` for each that
+    could not be (one failure does not stop the others).
+    """
     os.makedirs(out_dir, exist_ok=True)
-    written, used = [], set()
+    done, used = [], set()
     for clip in run.results:
         if not clip.taggram.size:
             continue
-        stem = pathlib.Path(clip.path).stem
-        name, n = f"{stem}.taggram.png", 1
-        while name in used:
+        n = 1
+        while png_name(clip.path, n) in used:
             n += 1
-            name = f"{stem}-{n}.taggram.png"
+        name = png_name(clip.path, n)
         used.add(name)
         target = os.path.join(out_dir, name)
-        plot_taggram(clip, tags, target, attention=(attention or {}).get(clip.path))
-        written.append(target)
-    return written
+        try:
+            plot_taggram(clip, tags, target, attention=(attention or {}).get(clip.path))
+        except (OSError, ValueError, RuntimeError) as exc:
+            done.append((clip.path, getattr(exc, "strerror", None) or str(exc).splitlines()[0]))
+            continue
+        done.append((target, None))
+    return done
