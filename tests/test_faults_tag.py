@@ -56,7 +56,7 @@ def test_full_disk_keeps_the_previous_output(run_dir, songs, tmp_path, monkeypat
     before = out.read_bytes()
     json.loads(before)
 
-    def half_then_full(run, tags, top_k, stream, with_taggram=True):
+    def half_then_full(run, tags, top_k, stream, **options):
         stream.write("[{\"path\": \"half written")
         raise OSError(errno.ENOSPC, "No space left on device")
 
