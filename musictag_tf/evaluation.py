@@ -47,12 +47,7 @@ def plot_confusion(scores: metrics.ClassificationScores, title: str, path: str) 
     for (i, j), v in np.ndenumerate(matrix):
         ax.text(j, i, str(v), ha="center", va="center",
                 color="white" if v > matrix.max() / 2 else "black")
-    fig.tight_layout()
-    try:
-        with fileio.atomic_path(path) as tmp:
-            fig.savefig(tmp, dpi=100)
-    finally:
-        plt.close(fig)
+    fileio.save_figure(fig, path, dpi=100)
 
 
 @dataclasses.dataclass

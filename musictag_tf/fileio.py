@@ -214,3 +214,16 @@ def read_text(path: Union[str, os.PathLike]) -> str:
 def read_lines(path: Union[str, os.PathLike]) -> List[str]:
     """Non-empty lines of a text file, without their newline (tags.txt, vocab.txt)."""
     return [line.rstrip("\r\n") for line in read_text(path).splitlines(keepends=True) if line.strip()]
+
+
+def save_figure(fig, path: Union[str, os.PathLike], dpi: int = 100) -> None:
+    """Lay out a matplotlib figure, write it to ``path`` atomically (``atomic_path``) and close it,
+    also when writing fails (so a failed plot does not leak the figure)."""
+    import matplotlib.pyplot as plt
+
+    try:
+        fig.tight_layout()
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, dpi=dpi)
+    finally:
+        plt.close(fig)

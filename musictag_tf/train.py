@@ -154,12 +154,7 @@ def plot_history(history: List[dict], path: str) -> None:
     axes[1].set(title="validation", xlabel="epoch")
     if val_keys:
         axes[1].legend(fontsize=8)
-    fig.tight_layout()
-    try:
-        with fileio.atomic_path(path) as tmp:
-            fig.savefig(tmp, dpi=100)
-    finally:
-        plt.close(fig)
+    fileio.save_figure(fig, path, dpi=100)
 
 
 def train(job: TrainJob) -> TrainResult:

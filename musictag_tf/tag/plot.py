@@ -54,12 +54,7 @@ def plot_taggram(clip: ClipTags, tags: Sequence[str], path: str, max_tags: int =
     ax.set_title(f"{printable_path(os.path.basename(clip.path))}  ({clip.duration_seconds:.1f} s, "
                  f"{len(starts)} windows of {clip.window_seconds:g} s)", fontsize=9)
     fig.colorbar(mesh, ax=ax, label="tag probability", fraction=0.03)
-    fig.tight_layout()
-    try:
-        with fileio.atomic_path(path) as tmp:
-            fig.savefig(tmp, dpi=110)
-    finally:
-        plt.close(fig)
+    fileio.save_figure(fig, path, dpi=110)
 
 
 MAX_NAME_BYTES = 255  # NAME_MAX of Linux/macOS file systems
