@@ -119,3 +119,22 @@ def test_embeddings_of_a_tiny_cnn_sam_run(tmp_path):
         assert np.array(clip["embeddings"][name]["per_window"]).shape == (windows, size)
         assert len(clip["embeddings"][name]["clip"]) == size
     assert len(clip["scores"]) == len(TAGS) and clip["model"]["kind"] == "keras"
+
+
+def test_csv_of_a_shipped_model_is_read_as_mtat_predictions(tmp_path, mtat_clip, mtat_dir):
+    """Item 7: the tagger's CSV is what ``musictag-evaluate --predictions`` reads: its row names the
+    MTAT clip (clip id 37386, in the Won test split) and carries the original's scores."""
+    if not REFERENCE.exists():
+        pytest.skip(f"{REFERENCE} not available")
+    from musictag_tf.mtat import datasets as mtat
+    from musictag_tf.mtat.predictions import match_clip_ids, read_predictions
+
+    out = tmp_path / "preds.csv"
+    assert _run_main([mtat_clip, "--format=csv", f"--output={out}"]) == 0
+    keys, scores = read_predictions(out, mtat.TOP50_TAGS)
+    assert scores.shape == (1, 50)
+    (clip_id,) = match_clip_ids(keys, mtat_dir)
+    gt = mtat.ground_truth("won2020", "test", mtat_dir)
+    assert clip_id == 37386 and clip_id in gt.row_of()
+    entry = parity.reference_files(parity.load_reference(REFERENCE), "mtt_musicnn")[f"mtat/{mtat_clip.name}"]
+    assert np.abs(scores[0] - np.array(entry["mean"])).max() < 0.02
