@@ -3,7 +3,7 @@ PYTHON ?= python3.11
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
-DISTILL_OUT ?= /work/cache/distill
+DISTILL_OUT ?= distill_out
 
 .PHONY: setup demo test test-quick bench distill clean
 

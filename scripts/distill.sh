@@ -2,14 +2,14 @@
 # Issue 13: distil the shipped MTT musicnn into cnn_sam (adaptive segments), cnn_sam (fixed
 # chunks) and audio_vgg on real music, and print the comparison against the teacher.
 #
-#   scripts/distill.sh [OUT_DIR]          (default /work/cache/distill; `make distill` runs it)
+#   scripts/distill.sh [OUT_DIR]          (default distill_out; `make distill` runs it)
 #
 # Stages, each skipped when its output exists and resumed when interrupted:
 #   1. corpus    tfrecords_builder.corpora.debian_music -> $CORPUS/corpus.csv (apt-get download;
 #                skipped when $CORPUS/corpus.csv exists)
 #   2. teacher   musictag_tf.distill.teacher: mtt_musicnn scores of every 29.1 s clip ->
-#                $OUT/teacher.csv (resumes from teacher.csv.partial). Equivalent, once the shipped
-#                models are a tagger backend: musictag tag <files> --model=mtt_musicnn
+#                $OUT/teacher.csv (resumes from teacher.csv.partial). The same scores as the tagger:
+#                musictag tag <files> --model=mtt_musicnn
 #                --clip_seconds=29.1 --format=csv --output=teacher.csv
 #   3. records   musictag-build --clip_seconds --soft_labels -> $OUT/records (finished shards kept)
 #   4. train     musictag-train x 3 variants, same budget flags ($OUT/runs/<name>, resumes from
@@ -18,7 +18,7 @@
 # Environment: PYTHON (default python), CORPUS (default $OUT/corpus), EPOCHS (15), BATCH (16),
 # CLIP (29.1), CHUNK (chunk_seconds, 8.0 = ModelParams), SPEED_CLIPS (20).
 set -euo pipefail
-OUT=${1:-/work/cache/distill}
+OUT=${1:-distill_out}
 PY=${PYTHON:-python}
 CORPUS=${CORPUS:-$OUT/corpus}
 EPOCHS=${EPOCHS:-15}
