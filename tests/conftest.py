@@ -135,3 +135,43 @@ def make_model_dir(model_dir, variant: str = "cnn_sam", heads=ALL_HEADS, seed: i
 def tiny_records(tiny_synthetic, tmp_path_factory) -> str:
     """TFRecords built from ``tiny_synthetic`` with the real builder (in-process)."""
     return build_tiny_records(str(tiny_synthetic.out_dir), str(tmp_path_factory.mktemp("tiny_records")))
+
+
+# ----------------------------------------------------------------------------- local Debian packages
+
+def dpkg_build(root: pathlib.Path, name: str, out_dir: pathlib.Path, description: str) -> str:
+    """Write ``root/DEBIAN/control`` for package ``name`` and ``dpkg-deb --build`` root into
+    ``out_dir/<name>_1.0-1_all.deb`` (the corpus command's input, made locally: nothing downloaded)."""
+    import subprocess
+    (root / "DEBIAN").mkdir()
+    (root / "DEBIAN" / "control").write_text(
+        f"Package: {name}\nVersion: 1.0-1\nArchitecture: all\nMaintainer: t <t@example.org>\n"
+        f"Description: {description}\n")
+    deb = out_dir / f"{name}_1.0-1_all.deb"
+    subprocess.run(["dpkg-deb", "--build", "--root-owner-group", str(root), str(deb)], check=True,
+                   capture_output=True)
+    return str(deb)
+
+
+class FakeApt:
+    """Serves ``apt-get download`` from local .deb files; every other command runs for real."""
+
+    def __init__(self, debs, locate_after_update=False):
+        self.debs = debs
+        self.calls = []
+        self.updated = not locate_after_update
+
+    def __call__(self, command, cwd=None, **kwargs):
+        import shutil
+        import subprocess
+        self.calls.append(command)
+        if command[:2] == ["apt-get", "update"]:
+            self.updated = True
+            return subprocess.CompletedProcess(command, 0, "", "")
+        if command[:2] == ["apt-get", "download"]:
+            name = command[2]
+            if not self.updated or name not in self.debs:
+                return subprocess.CompletedProcess(command, 100, "", f"E: Unable to locate package {name}")
+            shutil.copy(self.debs[name], cwd)
+            return subprocess.CompletedProcess(command, 0, "", "")
+        return subprocess.run(command, cwd=cwd, **kwargs)

@@ -5,11 +5,11 @@ from __future__ import annotations
 import csv
 import os
 import shutil
-import subprocess
 import zipfile
 
 import pytest
 
+from conftest import FakeApt, dpkg_build
 from tfrecords_builder.corpora import debian_music as dm
 
 pytestmark = pytest.mark.skipif(shutil.which("dpkg-deb") is None, reason="needs dpkg-deb")
@@ -50,36 +50,7 @@ def _build_deb(tmp_path, audio, name: str, copyright_text: str = DEP5, with_arch
     doc = root / "usr" / "share" / "doc" / name
     doc.mkdir(parents=True)
     (doc / "copyright").write_text(copyright_text)
-    (root / "DEBIAN").mkdir()
-    (root / "DEBIAN" / "control").write_text(
-        f"Package: {name}\nVersion: 1.0-1\nArchitecture: all\nMaintainer: t <t@example.org>\n"
-        "Description: tiny test soundtrack\n")
-    deb = tmp_path / f"{name}_1.0-1_all.deb"
-    subprocess.run(["dpkg-deb", "--build", "--root-owner-group", str(root), str(deb)], check=True,
-                   capture_output=True)
-    return str(deb)
-
-
-class FakeApt:
-    """Serves ``apt-get download`` from local .deb files; every other command runs for real."""
-
-    def __init__(self, debs, locate_after_update=False):
-        self.debs = debs
-        self.calls = []
-        self.updated = not locate_after_update
-
-    def __call__(self, command, cwd=None, **kwargs):
-        self.calls.append(command)
-        if command[:2] == ["apt-get", "update"]:
-            self.updated = True
-            return subprocess.CompletedProcess(command, 0, "", "")
-        if command[:2] == ["apt-get", "download"]:
-            name = command[2]
-            if not self.updated or name not in self.debs:
-                return subprocess.CompletedProcess(command, 100, "", f"E: Unable to locate package {name}")
-            shutil.copy(self.debs[name], cwd)
-            return subprocess.CompletedProcess(command, 0, "", "")
-        return subprocess.run(command, cwd=cwd, **kwargs)
+    return dpkg_build(root, name, tmp_path, "tiny test soundtrack")
 
 
 def test_corpus_from_local_packages_split_by_package_and_resumes(tmp_path, audio):

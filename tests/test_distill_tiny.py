@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import shutil
-import subprocess
 
 import numpy as np
 import pytest
@@ -18,7 +17,7 @@ import pytest
 from musictag_tf import params as P
 from musictag_tf.audio.clips import ClipParams
 
-from conftest import TINY
+from conftest import TINY, FakeApt, dpkg_build
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(shutil.which("dpkg-deb") is None, reason="needs dpkg-deb")]
@@ -38,18 +37,10 @@ def _deb(tmp_path, name, files):
     doc = root / "usr" / "share" / "doc" / name
     doc.mkdir(parents=True)
     (doc / "copyright").write_text("Files: *\nLicense: CC-BY-3.0\n")
-    (root / "DEBIAN").mkdir()
-    (root / "DEBIAN" / "control").write_text(
-        f"Package: {name}\nVersion: 1.0-1\nArchitecture: all\nMaintainer: t <t@example.org>\n"
-        "Description: tiny distillation corpus\n")
-    deb = tmp_path / f"{name}_1.0-1_all.deb"
-    subprocess.run(["dpkg-deb", "--build", "--root-owner-group", str(root), str(deb)], check=True,
-                   capture_output=True)
-    return str(deb)
+    return dpkg_build(root, name, tmp_path, "tiny distillation corpus")
 
 
 def test_tiny_distillation_loss_falls_and_student_follows_teacher(tmp_path, shared_data):
-    from test_corpus_debian import FakeApt
 
     from musictag_tf import predict, runs, train as train_lib
     from musictag_tf.data import manifest as manifest_lib
