@@ -4,6 +4,8 @@ Tagging (multi-label): macro ROC-AUC and macro PR-AUC (average precision) over t
 have both positives and negatives in the evaluated set (the others are listed, not scored, since
 AUC is undefined for them), per-tag ROC-AUC / PR-AUC, and accuracy / F1 at a threshold.
 Emotion (single-label): accuracy, per-class precision / recall / F1 and the confusion matrix.
+Soft targets (a teacher's scores, distillation): the per-clip Pearson r between the predicted and
+the target score vectors (``per_clip_pearson``), the agreement measure validation selects on.
 """
 
 from __future__ import annotations
@@ -127,3 +129,21 @@ def classification_markdown(scores: ClassificationScores, title: str) -> str:
     lines += [f"| {names[i]} | " + " | ".join(str(c) for c in row) + " |"
               for i, row in enumerate(scores.confusion)]
     return "\n".join(lines) + "\n"
+
+
+def per_clip_pearson(y_score: np.ndarray, y_target: np.ndarray) -> np.ndarray:
+    """float64 [clips]: Pearson r across tags between each clip's ``y_score`` [clips, tags] row
+    and its ``y_target`` row; NaN where either row is constant."""
+    s = np.asarray(y_score, np.float64)
+    t = np.asarray(y_target, np.float64)
+    s = s - s.mean(axis=1, keepdims=True)
+    t = t - t.mean(axis=1, keepdims=True)
+    norm = np.sqrt((s * s).sum(axis=1) * (t * t).sum(axis=1))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(norm > 0, (s * t).sum(axis=1) / np.where(norm > 0, norm, 1.0), np.nan)
+
+
+def is_soft(y_target: np.ndarray) -> bool:
+    """True when targets hold values other than 0 and 1 (a teacher's scores, not tags)."""
+    y = np.asarray(y_target)
+    return bool(y.size) and not np.all((y == 0) | (y == 1))

@@ -7,8 +7,10 @@ training is a custom loop that works the same under default, mirrored, multi-wor
 strategies. Each epoch: a fixed number of steps over repeated, shuffled random crops; then
 validation on whole clips (chunk predictions averaged per clip); a checkpoint (model,
 optimizer, epoch, best score) so a killed job resumes where it stopped; TensorBoard scalars;
-the best model by validation macro ROC-AUC (tasks with tags) or mean accuracy (emotion-only
-tasks) saved as ``best.keras``; early stopping after ``early_stopping_patience`` epochs
+the best model by validation macro ROC-AUC (tasks with tags), by the mean per-clip Pearson r
+with the targets when they are a teacher's soft scores (records built with ``--soft_labels``:
+binarised teacher scores leave few tags to rank, a noisy choice) or by mean accuracy
+(emotion-only tasks) saved as ``best.keras``; early stopping after ``early_stopping_patience`` epochs
 without improvement.
 
 The run directory it writes (spec.json, best.keras, checkpoints/, history.json, logs/,
@@ -28,6 +30,7 @@ import numpy as np
 import tensorflow as tf
 
 from musictag_tf import fileio
+from musictag_tf import metrics as metrics_lib
 from musictag_tf import distribute
 from musictag_tf import params as params_lib
 from musictag_tf.logs import quiet_tf_logging, show_flags_in_help
@@ -89,8 +92,16 @@ class TrainResult:
     stopped_early: bool
 
 
-def selection_metric_name(heads) -> str:
-    return "val_roc_auc" if "tags" in heads else "val_emotion_accuracy"
+def selection_metric_name(heads, soft_targets: bool = False) -> str:
+    """The validation score best.keras is chosen by (module docstring)."""
+    if "tags" not in heads:
+        return "val_emotion_accuracy"
+    return "val_teacher_r" if soft_targets else "val_roc_auc"
+
+
+def has_soft_targets(manifest: manifest_lib.Manifest) -> bool:
+    """True when the records' tag targets are a teacher's scores (built with --soft_labels)."""
+    return bool(manifest.config.get("source", {}).get("soft_labels"))
 
 
 def make_spec(job: TrainJob, manifest: manifest_lib.Manifest, vocab_size: int) -> variants.ModelSpec:
@@ -124,6 +135,10 @@ def validation_scores(predictions: predict_lib.ClipPredictions, tags: List[str])
     if "tags" in report:
         out["val_roc_auc"] = report["tags"].roc_auc_macro
         out["val_pr_auc"] = report["tags"].pr_auc_macro
+        targets = predictions.labels.get("tag_targets")
+        if targets is not None and metrics_lib.is_soft(targets):
+            r = metrics_lib.per_clip_pearson(predictions.probabilities["tags"], targets)
+            out["val_teacher_r"] = float(np.nanmean(r)) if np.isfinite(r).any() else -1.0
     accuracies = []
     for head in params_lib.EMOTION_HEADS:
         if head in report:
@@ -242,7 +257,7 @@ def train(job: TrainJob) -> TrainResult:
         return strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None)
 
     predict_fn = predict_lib.make_predict_fn(model)
-    metric_name = selection_metric_name(spec.model.heads)
+    metric_name = selection_metric_name(spec.model.heads, has_soft_targets(manifest))
     history = runs.load_history(out_dir, int(state["epoch"].numpy()))
     writers = {k: tf.summary.create_file_writer(os.path.join(out_dir, "logs", k)) for k in ("train", "valid")}
     stopped_early = False

@@ -50,7 +50,7 @@ fi
 # Same data and budget for the three students: audio only (the corpus has no lyrics, so cnn_sam
 # takes its no-lyrics vector), alpha = 1 (soft targets; see musictag_tf/model/losses.py).
 BUDGET=(--records_dir="$OUT/records" --task=tags --pos_weight=1 --epochs="$EPOCHS" --batch_size="$BATCH"
-        --chunk_seconds="$CHUNK" --early_stopping_patience=5 --verbose=1)
+        --chunk_seconds="$CHUNK" --early_stopping_patience="$EPOCHS" --verbose=1)
 train() {  # name, extra flags...
   local name=$1; shift
   stage "4/5 train $name -> $OUT/runs/$name"

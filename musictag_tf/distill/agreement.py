@@ -23,6 +23,7 @@ from typing import Dict, List, Sequence
 
 import numpy as np
 
+from musictag_tf.metrics import per_clip_pearson
 from musictag_tf.params import ConfigError
 
 
@@ -61,15 +62,6 @@ def _check(student: np.ndarray, teacher: np.ndarray, tags: Sequence[str]):
     if not (np.all(np.isfinite(student)) and np.all(np.isfinite(teacher))):
         raise ConfigError("student or teacher scores contain NaN or infinity")
     return student, teacher
-
-
-def per_clip_pearson(student: np.ndarray, teacher: np.ndarray) -> np.ndarray:
-    """float64 [clips]: Pearson r across tags per clip; NaN where a vector is constant."""
-    s = student - student.mean(axis=1, keepdims=True)
-    t = teacher - teacher.mean(axis=1, keepdims=True)
-    norm = np.sqrt((s * s).sum(axis=1) * (t * t).sum(axis=1))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(norm > 0, (s * t).sum(axis=1) / np.where(norm > 0, norm, 1.0), np.nan)
 
 
 def top_k_overlap(student: np.ndarray, teacher: np.ndarray, k: int) -> np.ndarray:
