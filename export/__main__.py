@@ -41,11 +41,11 @@ def define_flags():
     from export import tflite
 
     d_tag = params_lib.TagParams()
-    from musictag_tf.model.pretrained.registry import SHIPPED_MODELS
+    from musictag_tf.model.pretrained.registry import SHIPPED_NAMES
 
     flags.DEFINE_string("model_dir", None, "Training run directory (spec.json, best.keras, tags.txt, vocab.txt).")
     flags.DEFINE_string("model", None, f"A shipped pretrained model to export instead of --model_dir "
-                        f"({' | '.join(SHIPPED_MODELS)}).")
+                        f"({' | '.join(SHIPPED_NAMES)}).")
     flags.DEFINE_string("export_dir", None, "Output directory (saved_model/<version>, tflite/, models.config).")
     flags.DEFINE_integer("version", 0, "SavedModel version number (0: one above the highest present).")
     flags.DEFINE_boolean("overwrite", False, "Replace an existing version directory.")
@@ -125,6 +125,9 @@ def main(argv):
             f"unknown --tflite variants {unknown}; choose from {tflite.VARIANTS}"))
     if bool(FLAGS.model_dir) == bool(FLAGS.model):
         return errors.report(PROG, errors.MusictagError("give exactly one of --model_dir and --model"))
+    from musictag_tf.model.pretrained import registry
+    if FLAGS.model in registry.SHIPPED_STUDENTS:  # a shipped student is a training run
+        FLAGS.model_dir, FLAGS.model = registry.student_run_dir(FLAGS.model), None
     if FLAGS.model:
         return _export_shipped(FLAGS, variants)
     try:

@@ -349,8 +349,9 @@ def define_flags():
     F.DEFINE_integer("seed", d_train.seed, "Random seed.")
     F.DEFINE_integer("verbose", 2, "0 silent, 1 a line per epoch, 2 with a progress bar.")
     F.DEFINE_string("init_from", d_model.init_from, "Start from a shipped pretrained model (mtt_musicnn, "
-                    "msd_musicnn, mtt_vgg, msd_vgg; sets --variant=musicnn and 3.008 s windows) or a training "
-                    "run directory (its variant and weights), with new heads for these records.")
+                    "msd_musicnn, mtt_vgg, msd_vgg; sets --variant=musicnn and 3.008 s windows), a shipped "
+                    "student (cnn_sam_distilled: its run) or a training run directory (its variant and "
+                    "weights), with new heads for these records.")
     F.DEFINE_enum("trainable", d_model.trainable, list(params_lib.TRAINABLE),
                   "With --init_from: train the new heads only, also the back end, or all layers.")
     F.mark_flags_as_required(["records_dir", "model_dir"])
@@ -361,6 +362,8 @@ def job_from_flags(FLAGS) -> TrainJob:
                                 chunk_seconds=FLAGS.chunk_seconds, use_segments=FLAGS.use_segments,
                                 train_embedding=not FLAGS.freeze_embedding)
     init_run = ""
+    from musictag_tf.model.pretrained import registry
+    FLAGS.init_from = registry.resolve_run(FLAGS.init_from) if FLAGS.init_from else FLAGS.init_from
     if FLAGS.init_from and runs.is_run_dir(FLAGS.init_from):  # a run: its architecture and weights
         run_model = runs.load_spec(FLAGS.init_from)[0].model
         model = dataclasses.replace(run_model, trainable=FLAGS.trainable if run_model.variant == "musicnn" else "all")

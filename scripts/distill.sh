@@ -15,8 +15,12 @@
 #   4. train     musictag-train x 3 variants, same budget flags ($OUT/runs/<name>, resumes from
 #                its checkpoints; a run is done when $OUT/runs/<name>/.done exists)
 #   5. compare   musictag_tf.distill.compare on the test packages -> $OUT/comparison.md/.json
+#   6. ship      musictag_tf.tag.ship_student: the student with the best validation agreement ->
+#                musictag_tf/model/pretrained/cnn_sam_distilled (run + TFLite + model.json with the
+#                agreement and the speed against the teacher); SHIP=0 skips it
 # Environment: PYTHON (default python), CORPUS (default $OUT/corpus), EPOCHS (15), BATCH (16),
-# CLIP (29.1), CHUNK (chunk_seconds, 8.0 = ModelParams), SPEED_CLIPS (20).
+# CLIP (29.1), CHUNK (chunk_seconds, 8.0 = ModelParams), SPEED_CLIPS (20), PARALLEL (0; 1 trains the
+# three students at once: the same total work, and no student waits for another), SHIP (1).
 set -euo pipefail
 OUT=${1:-distill_out}
 PY=${PYTHON:-python}
@@ -30,18 +34,18 @@ export TF_CPP_MIN_LOG_LEVEL=${TF_CPP_MIN_LOG_LEVEL:-2}
 mkdir -p "$OUT/runs"
 stage() { echo "== $(date +%H:%M:%S) $*"; }
 
-stage "1/5 corpus -> $CORPUS/corpus.csv"
+stage "1/6 corpus -> $CORPUS/corpus.csv"
 if [ ! -f "$CORPUS/corpus.csv" ]; then
   $PY -m tfrecords_builder.corpora.debian_music --out_dir="$CORPUS"
 fi
 
-stage "2/5 teacher scores -> $OUT/teacher.csv"
+stage "2/6 teacher scores -> $OUT/teacher.csv"
 if [ ! -f "$OUT/teacher.csv" ]; then
   $PY -m musictag_tf.distill.teacher --table="$CORPUS/corpus.csv" --clip_seconds="$CLIP" \
       --output="$OUT/teacher.csv"
 fi
 
-stage "3/5 records -> $OUT/records"
+stage "3/6 records -> $OUT/records"
 if [ ! -f "$OUT/records/manifest.json" ]; then
   $PY -m tfrecords_builder --table="$CORPUS/corpus.csv" --clip_seconds="$CLIP" \
       --soft_labels="$OUT/teacher.csv" --out_dir="$OUT/records" --num_workers=1
@@ -51,10 +55,16 @@ fi
 # takes its no-lyrics vector), alpha = 1 (soft targets; see musictag_tf/model/losses.py).
 BUDGET=(--records_dir="$OUT/records" --task=tags --pos_weight=1 --epochs="$EPOCHS" --batch_size="$BATCH"
         --chunk_seconds="$CHUNK" --early_stopping_patience="$EPOCHS" --verbose=1)
-train() {  # name, extra flags...
+PIDS=()
+train() {  # name, extra flags... (PARALLEL=1: in the background, log in $OUT/runs/<name>.log)
   local name=$1; shift
-  stage "4/5 train $name -> $OUT/runs/$name"
-  if [ ! -f "$OUT/runs/$name/.done" ]; then
+  stage "4/6 train $name -> $OUT/runs/$name"
+  [ -f "$OUT/runs/$name/.done" ] && return 0
+  if [ "${PARALLEL:-0}" = 1 ]; then
+    ( $PY -m musictag_tf.train "${BUDGET[@]}" --model_dir="$OUT/runs/$name" "$@" > "$OUT/runs/$name.log" 2>&1 \
+      && touch "$OUT/runs/$name/.done" ) &
+    PIDS+=($!)
+  else
     $PY -m musictag_tf.train "${BUDGET[@]}" --model_dir="$OUT/runs/$name" "$@"
     touch "$OUT/runs/$name/.done"
   fi
@@ -62,9 +72,16 @@ train() {  # name, extra flags...
 train cnn_sam --variant=cnn_sam --use_segments=true
 train cnn_sam_fixed --variant=cnn_sam --use_segments=false
 train audio_vgg --variant=audio_vgg
+for pid in "${PIDS[@]}"; do wait "$pid"; done  # set -e: a failed run stops here (see its .log)
 
-stage "5/5 comparison on the test packages -> $OUT/comparison.md"
+stage "5/6 comparison on the test packages -> $OUT/comparison.md"
 $PY -m musictag_tf.distill.compare --records="$OUT/records" --split=test --speed_clips="$SPEED_CLIPS" \
     --run=cnn_sam="$OUT/runs/cnn_sam" --run=cnn_sam_fixed="$OUT/runs/cnn_sam_fixed" \
     --run=audio_vgg="$OUT/runs/audio_vgg" --output="$OUT/comparison.md"
+
+if [ "${SHIP:-1}" != 0 ]; then
+  stage "6/6 ship the student with the best validation agreement"
+  $PY -m musictag_tf.tag.ship_student --records="$OUT/records" --comparison="$OUT/comparison.json" \
+      --run="$OUT/runs/cnn_sam" --run="$OUT/runs/cnn_sam_fixed" --run="$OUT/runs/audio_vgg"
+fi
 stage "done"

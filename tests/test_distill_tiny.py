@@ -9,6 +9,7 @@ falls and its scores correlate with the teacher's on its training clips.
 from __future__ import annotations
 
 import dataclasses
+import json
 import shutil
 
 import numpy as np
@@ -105,3 +106,21 @@ def test_tiny_distillation_loss_falls_and_student_follows_teacher(tmp_path, shar
     assert set(table["speed"]) == {"teacher", "cnn_sam"} and all(s > 0 for s in table["speed"].values())
     text = compare.report(table, "valid")
     assert "| cnn_sam |" in text and "speed-up vs teacher" in text
+
+    # shipping it (musictag_tf.tag.ship_student) into a scratch package directory: the run, its
+    # TFLite files and a model.json whose agreement figures are those of the shipped files
+    from musictag_tf.tag import ship_student
+    from musictag_tf.tag.backends import TFLiteTagger
+    assert ship_student.choose_run([str(tmp_path / "student")]) == str(tmp_path / "student")
+    params = dataclasses.replace(ship_student.ShipParams(), split="valid", speed_clips=0)
+    meta = ship_student.ship(str(tmp_path / "student"), records, params=params, dest_root=str(tmp_path),
+                             log=lambda s: None)
+    shipped = tmp_path / params.name
+    assert json.loads((shipped / "model.json").read_text()) == json.loads(json.dumps(meta))
+    assert json.loads((shipped / "run" / "spec.json").read_text())["records_dir"] == ""
+    assert meta["training"]["selection_metric"] == "val_teacher_r"
+    keras_row, f32_row = meta["agreement"]["keras"], meta["agreement"]["tflite_float32"]
+    assert abs(keras_row["pearson_r"] - f32_row["pearson_r"]) < 1e-3
+    tagger = TFLiteTagger(str(shipped / "tflite" / "model_float32.tflite"))
+    again = ship_student.tagger_agreement(tagger, records, "valid", manifest_lib.read_tags(records))
+    assert abs(again.pearson_r - f32_row["pearson_r"]) < 1e-6

@@ -4,7 +4,8 @@
 ``musictag-export`` (with its sibling ``musictag.json``, ``tags.txt``, ``vocab.txt``), a
 SavedModel (a version directory, or a TF Serving base directory: the highest numeric version),
 or a training run directory (``spec.json`` + ``best.keras``, musictag_tf.runs); a shipped model's
-name (``mtt_musicnn``, ...: musictag_tf.model.pretrained) loads it with Keras from the package.
+name (``mtt_musicnn``, ...: musictag_tf.model.pretrained) loads it with Keras from the package, a
+shipped student's (``cnn_sam_distilled``) its TFLite float32 file from the package.
 
 Every backend windows a clip with musictag_tf.windows (the SavedModel in-graph with
 ``window_layout_tf``, the others in numpy with ``split_windows``: the same rule, the one
@@ -247,15 +248,27 @@ def resolve_saved_model_dir(path: str) -> str:
     return os.path.join(path, str(versions[-1]))
 
 
-def load_tagger(path: str, num_threads: Optional[int] = None) -> Tagger:
-    """The right Tagger for ``path``: a shipped model's name (registry.SHIPPED_MODELS), ``.tflite``
-    file, SavedModel (version or base dir) or model_dir."""
+def load_tagger(path: str, num_threads: Optional[int] = None, keras: bool = False) -> Tagger:
+    """The right Tagger for ``path``: a shipped model's name (registry.SHIPPED_NAMES), ``.tflite``
+    file, SavedModel (version or base dir) or model_dir.
+
+    A shipped student (registry.SHIPPED_STUDENTS) runs its TFLite float32 model, as a phone would;
+    ``keras=True`` (``--embeddings``) runs its training run with Keras instead.
+    """
     path = os.fspath(path)
     if path in registry.SHIPPED_MODELS:
         return PretrainedTagger(path)
+    if path in registry.SHIPPED_STUDENTS:
+        if keras:
+            tagger = KerasTagger(registry.student_run_dir(path))
+        else:
+            tagger = TFLiteTagger(registry.student_tflite(path, artifacts.TFLITE_FILES["float32"]),
+                                  num_threads=num_threads)
+        tagger.info.name = path
+        return tagger
     if not tf.io.gfile.exists(path):
         raise ModelLoadError(path, "model path does not exist and is not a shipped model "
-                                   f"(shipped: {', '.join(registry.SHIPPED_MODELS)})")
+                                   f"(shipped: {', '.join(registry.SHIPPED_NAMES)})")
     if path.endswith(".tflite"):
         return TFLiteTagger(path, num_threads=num_threads)
     if tf.io.gfile.isdir(path):
@@ -263,5 +276,3 @@ def load_tagger(path: str, num_threads: Optional[int] = None) -> Tagger:
             return KerasTagger(path)
         return SavedModelTagger(path)
     raise ModelLoadError(path, "expected a .tflite file, a SavedModel directory or a training model_dir")
-
-

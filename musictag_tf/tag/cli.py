@@ -23,6 +23,7 @@ from typing import Sequence
 from musictag_tf import errors
 from musictag_tf import fileio
 from musictag_tf import params as params_lib
+from musictag_tf.model.pretrained import registry
 from musictag_tf.tag.backends import load_tagger
 from musictag_tf.tag.inputs import LyricsSource, printable_path
 from musictag_tf.tag.outputs import write_csv, write_json
@@ -37,10 +38,9 @@ def define_flags(flag_values=None) -> None:
     from absl import flags
 
     fv = flags.FLAGS if flag_values is None else flag_values
-    from musictag_tf.model.pretrained.registry import SHIPPED_MODELS
 
     flags.DEFINE_string("model", params_lib.TagParams().default_model,
-                        f"A shipped model ({' | '.join(SHIPPED_MODELS)}; `musictag models` lists them), a "
+                        f"A shipped model ({' | '.join(registry.SHIPPED_NAMES)}; `musictag models` lists them), a "
                         "SavedModel (version or TF Serving base dir), .tflite file from musictag-export, or a "
                         "training model_dir (spec.json + best.keras).", flag_values=fv)
     flags.DEFINE_boolean("embeddings", False, "Add per-window and per-clip embeddings (embedding_pooled, "
@@ -131,7 +131,7 @@ def main(argv: Sequence[str], flag_values=None) -> int:
     if fv.attention:
         from musictag_tf.tag.attention import AttentionExplainer, explain_run
         try:
-            attention = explain_run(run, AttentionExplainer(_model_name(fv), hop))
+            attention = explain_run(run, AttentionExplainer(registry.resolve_run(_model_name(fv)), hop))
         except (errors.MusictagError, OSError) as exc:
             return errors.report(prog, exc)
     try:
@@ -162,7 +162,7 @@ def _load(fv):
     """load_tagger with any loading failure (a truncated variables file, a 0-byte best.keras, a
     foreign .tflite) turned into one ModelLoadError line."""
     try:
-        return load_tagger(_model_name(fv), num_threads=fv.num_threads or None)
+        return load_tagger(_model_name(fv), num_threads=fv.num_threads or None, keras=fv.embeddings)
     except errors.MusictagError:
         raise
     except Exception as exc:  # noqa: BLE001  (TF, Keras, zipfile, flatbuffer errors: any is "cannot load")

@@ -3,7 +3,9 @@
     musictag models
 
 prints one line per model: name (what ``musictag tag --model=`` takes), architecture, training
-data, number of tags, the published ROC-AUC / PR-AUC and the weights' size; then the licence.
+data, number of tags, the published ROC-AUC / PR-AUC and the weights' size; then one line per
+shipped student (registry.SHIPPED_STUDENTS): its teacher, its agreement with the teacher on the
+held-out packages and its speed-up (model.json, measured when it was shipped); then the licence.
 """
 
 from __future__ import annotations
@@ -33,11 +35,24 @@ def describe_shipped() -> list:
     return lines
 
 
+def describe_students() -> list:
+    """One line per shipped student whose files are present (registry.SHIPPED_STUDENTS order)."""
+    lines = []
+    for name in registry.SHIPPED_STUDENTS:
+        meta = registry.student_metadata(name)
+        row = meta["agreement"].get("tflite_float32") or meta["agreement"]["keras"]
+        speedup = meta["speed"]["speedup_vs_teacher_same_runtime"].get("float32", float("nan"))
+        lines.append(f"{name:18s} {meta['architecture']:8s} distilled from {meta['teacher']} on real music: "
+                     f"ROC-AUC {row['roc_auc']:.3f} / top-5 overlap {row['top5_overlap']:.2f} against it on "
+                     f"held-out packages, {speedup:.1f}x its speed (TFLite float32)")
+    return lines
+
+
 def main(argv: Sequence[str]) -> int:
     """Print the shipped models; returns 0."""
     del argv
-    print("shipped models (musictag tag --model=NAME; default mtt_musicnn; 3 s windows, no overlap):")
-    for line in describe_shipped():
+    print("shipped models (musictag tag --model=NAME; default mtt_musicnn; musicnn models: 3 s windows, no overlap):")
+    for line in describe_shipped() + describe_students():
         print("  " + line)
     print(f"weights: musicnn 0.1.0 (Pons & Serra 2019), ISC licence: {registry.LICENSE_FILE}")
     return 0

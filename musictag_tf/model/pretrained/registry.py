@@ -6,6 +6,12 @@
 
 Files per model (written by convert.py): ``<name>/weights.npz``, ``<name>/tags.txt``,
 ``<name>/model.json``; ``LICENSE-musicnn.txt`` and ``NOTICE-musicnn.txt`` beside them.
+
+Students (``SHIPPED_STUDENTS``: musictag's own models, e.g. cnn_sam distilled from mtt_musicnn on
+real music, issue 13; written by ``python -m export.ship_student``) ship as a training run and its
+TFLite export: ``<name>/run/`` (spec.json, best.keras, history.json, tags.txt, vocab.txt: anything
+that takes a run directory takes it), ``<name>/tflite/`` (``musictag-export``'s TFLite directory)
+and ``<name>/model.json`` (provenance, agreement with the teacher, speed).
 """
 
 from __future__ import annotations
@@ -19,7 +25,11 @@ import keras
 from musictag_tf.params import MusicnnParams, from_dict
 
 PRETRAINED_DIR = pathlib.Path(__file__).resolve().parent
-SHIPPED_MODELS = ("mtt_musicnn", "msd_musicnn", "mtt_vgg", "msd_vgg")
+SHIPPED_MODELS = ("mtt_musicnn", "msd_musicnn", "mtt_vgg", "msd_vgg")  # converted musicnn checkpoints
+SHIPPED_STUDENTS = ("cnn_sam_distilled",)  # musictag runs trained here (module docstring)
+SHIPPED_NAMES = SHIPPED_MODELS + SHIPPED_STUDENTS
+STUDENT_RUN_SUBDIR = "run"
+STUDENT_TFLITE_SUBDIR = "tflite"
 LICENSE_FILE = PRETRAINED_DIR / "LICENSE-musicnn.txt"  # ISC, from the musicnn 0.1.0 wheel
 NOTICE_FILE = PRETRAINED_DIR / "NOTICE-musicnn.txt"  # attribution (Pons & Serra 2019)
 
@@ -72,3 +82,27 @@ def load_pretrained(name: str) -> tuple[keras.Model, PretrainedInfo]:
     model = musicnn.build_pretrained_architecture(info.params, name=name)
     named_weights.assign_named_weights(model, named_weights.load_named_weights(info.directory / "weights.npz"))
     return model, info
+
+
+def student_run_dir(name: str) -> str:
+    """The training-run directory of shipped student ``name`` (``UnknownModelError`` otherwise)."""
+    if name not in SHIPPED_STUDENTS:
+        raise UnknownModelError(f"unknown shipped student {name!r}; known: {', '.join(SHIPPED_STUDENTS)}")
+    return str(PRETRAINED_DIR / name / STUDENT_RUN_SUBDIR)
+
+
+def student_tflite(name: str, file_name: str) -> str:
+    """Path of ``file_name`` (e.g. ``model_float32.tflite``) in shipped student ``name``'s TFLite directory."""
+    student_run_dir(name)  # checks the name
+    return str(PRETRAINED_DIR / name / STUDENT_TFLITE_SUBDIR / file_name)
+
+
+def student_metadata(name: str) -> dict:
+    """``model.json`` of shipped student ``name``: provenance, agreement with its teacher, speed."""
+    student_run_dir(name)
+    return json.loads((PRETRAINED_DIR / name / "model.json").read_text(encoding="utf-8"))
+
+
+def resolve_run(name_or_dir: str) -> str:
+    """A shipped student's run directory for its name; any other value unchanged."""
+    return student_run_dir(name_or_dir) if name_or_dir in SHIPPED_STUDENTS else name_or_dir
