@@ -18,8 +18,8 @@ Questions it answers (BUILD_NOTES.md, "Full-integer int8 TFLite"):
 
 Usage::
 
-    python benchmarks/bench_int8.py [--rounds 7] [--per_round 5] [--skip_accuracy] [--skip_speed]
-                                    [--variants cnn_sam,audio_vgg] [--threads 2]
+    python benchmarks/bench_int8.py [--rounds 150] [--clip_rounds 9] [--stages] [--skip_accuracy]
+                                    [--skip_speed] [--variants cnn_sam,audio_vgg] [--threads 2]
 
 Audio comes from ``$MUSICTAG_SHARED_DATA`` or ``<repo>/../shared/data`` (read only); without it the
 script says so and exits 0.
@@ -112,6 +112,53 @@ def front_end_tflite(spec, work: pathlib.Path) -> bytes:
     return tflite.convert(path, "float32")
 
 
+def alternate(calls: dict, rounds: int) -> dict:
+    """name -> per-call seconds: every round calls each function once, in turn, so load bursts on
+    this shared machine hit every runtime alike (medians over rounds are compared)."""
+    times = collections.defaultdict(list)
+    for fn in calls.values():  # warm-up
+        fn()
+    for _ in range(rounds):
+        for name, fn in calls.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    return times
+
+
+def stage_models(source, calibration, work: pathlib.Path) -> dict:
+    """Prefixes of cnn_sam's window network as TFLite models, float32 and int8 (same float layers
+    as the int8 export): "<stage> <precision>" -> bytes. Stage k's cost = time(k) - time(k-1)."""
+    import keras
+    import tensorflow as tf
+
+    from export import tflite
+    from musictag_tf import params as P
+
+    model, spec = source.model, source.spec
+    outputs = {"log-mel": model.get_layer("log_mel").output,
+               "+ conv branches": model.get_layer("audio_steps").output,
+               "+ adaptive segments": model.get_layer("adaptive_segments").output[0],
+               "+ BiLSTM": model.get_layer("bilstm").output}
+    scopes = tflite.float_layer_scopes(model, P.Int8Params().float_layers)
+    models = {}
+    for stage, tensor in outputs.items():
+        sub = keras.Model(model.input, {"out": tensor})
+        archive = keras.export.ExportArchive()
+        archive.track(sub)
+        archive.add_endpoint("serving_default",
+                             lambda waveform, lyrics_ids, sub=sub: {
+                                 "out": sub({"waveform": waveform, "lyrics_ids": lyrics_ids})["out"]},
+                             [tf.TensorSpec([1, spec.chunk_samples], tf.float32, name="waveform"),
+                              tf.TensorSpec([1, spec.lyrics.max_tokens], tf.int32, name="lyrics_ids")])
+        path = str(work / f"stage_{len(models)}")
+        archive.write_out(path, verbose=False)
+        models[f"{stage} float32"] = tflite.convert(path, "float32")
+        if stage != "log-mel":
+            models[f"{stage} int8"] = tflite.convert_int8(path, calibration, scopes)
+    return models
+
+
 def speed(variant: str, args, work: pathlib.Path) -> list:
     import numpy as np
 
@@ -138,21 +185,18 @@ def speed(variant: str, args, work: pathlib.Path) -> list:
     runners = {name: tflite.WindowRunner(m.path, args.threads) for name, m in models.items()}
     runners["front end"] = tflite.WindowRunner(front_end_tflite(spec, work), args.threads)
     taggers = {name: tag_backends.load_tagger(m.path, num_threads=args.threads) for name, m in models.items()}
-    window_times, clip_times = collections.defaultdict(list), collections.defaultdict(list)
-    for name, run in runners.items():  # warm-up
-        run(wave, ids)
-    for name, tagger in taggers.items():
-        tag_tagger.tag_file(tagger, str(CLIP))
-    for _ in range(args.rounds):
-        for name, run in runners.items():
-            start = time.perf_counter()
-            for _ in range(args.per_round):
-                run(wave, ids)
-            window_times[name].append((time.perf_counter() - start) / args.per_round)
-        for name, tagger in taggers.items():
-            start = time.perf_counter()
-            tag_tagger.tag_file(tagger, str(CLIP))
-            clip_times[name].append(time.perf_counter() - start)
+    window_times = alternate({name: (lambda run=run: run(wave, ids)) for name, run in runners.items()},
+                             args.rounds)
+    clip_times = alternate({name: (lambda t=tagger: tag_tagger.tag_file(t, str(CLIP)))
+                            for name, tagger in taggers.items()}, args.clip_rounds)
+    if args.stages and variant == "cnn_sam":
+        stages = stage_models(source, calibration, work)
+        stage_runners = {name: tflite.WindowRunner(flat, args.threads) for name, flat in stages.items()}
+        stage_runners["full float32"] = runners["float32"]
+        stage_runners["full int8"] = runners["int8"]
+        stage_times = alternate({name: (lambda run=run: run(wave, ids)) for name, run in stage_runners.items()},
+                                args.rounds)
+        print_stages(stage_times)
     rows = []
     base_w = statistics.median(window_times["float32"])
     base_c = statistics.median(clip_times["float32"])
@@ -201,20 +245,39 @@ def accuracy(args, work: pathlib.Path):
     taggers = {m.variant: tag_backends.load_tagger(m.path) for m in models}
     reference = {f: tag_tagger.tag_file(taggers["float32"], f).probabilities["tags"] for f in files}
     for name in RUNTIMES[1:]:
-        same_set = same_order = 0
+        same_set = same_order = common = 0
         for f in files:
             p = tag_tagger.tag_file(taggers[name], f).probabilities["tags"]
             a, b = np.argsort(-reference[f])[:5], np.argsort(-p)[:5]
             same_set += set(a) == set(b)
             same_order += list(a) == list(b)
-        top5[name] = (same_set, same_order, len(files))
+            common += len(set(a) & set(b))
+        top5[name] = (same_set, same_order, len(files), common / len(files))
     return scores, top5
+
+
+def print_stages(times: dict) -> None:
+    """Where a window's time goes: cumulative prefixes of the network, float32 vs int8."""
+    order = ["log-mel", "+ conv branches", "+ adaptive segments", "+ BiLSTM", "full"]
+    print("\nWhere the time goes (cnn_sam window; median ms of cumulative prefixes; stage = difference)\n")
+    print("| prefix of the network | float32 ms | stage float32 ms | int8 ms | stage int8 ms | stage speed-up |")
+    print("|---|---:|---:|---:|---:|---:|")
+    prev_f = prev_q = 0.0
+    for stage in order:
+        f = 1000 * statistics.median(times[f"{stage} float32"])
+        q = 1000 * statistics.median(times[f"{stage} int8"]) if f"{stage} int8" in times else f
+        df, dq = f - prev_f, q - prev_q
+        print(f"| {stage} | {f:.1f} | {df:.1f} | {q:.1f} | {dq:.1f} | {df / dq if dq > 0 else float('nan'):.2f} |")
+        prev_f, prev_q = f, q
+    print(flush=True)
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rounds", type=int, default=7, help="alternating rounds (median over rounds)")
-    parser.add_argument("--per_round", type=int, default=5, help="window invokes per runtime per round")
+    parser.add_argument("--rounds", type=int, default=150, help="alternating window rounds (one invoke per "
+                        "runtime per round; median over rounds)")
+    parser.add_argument("--clip_rounds", type=int, default=9, help="alternating rounds of tagging the clip")
+    parser.add_argument("--stages", action="store_true", help="also time prefixes of cnn_sam (where the time goes)")
     parser.add_argument("--calibration_windows", type=int, default=64, help="real windows for the speed models")
     parser.add_argument("--variants", default="cnn_sam,audio_vgg", help="model variants for the speed table")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="TFLite interpreter threads")
@@ -235,9 +298,9 @@ def main(argv=None) -> int:
         rows = []
         for variant in [v for v in args.variants.split(",") if v]:
             rows += speed(variant, args, work)
-        print(f"\nSpeed (untrained default models, median of {args.rounds} alternating rounds of "
-              f"{args.per_round} window invokes + 1 clip; clip = {CLIP.name}, 29.1 s, decode included; "
-              f"load average now {os.getloadavg()[0]:.2f})\n")
+        print(f"\nSpeed (untrained default models; window: median of {args.rounds} alternating invokes, clip: "
+              f"median of {args.clip_rounds} alternating runs of musictag tag's path on {CLIP.name}, 29.1 s, "
+              f"decode included; load average now {os.getloadavg()[0]:.2f})\n")
         print("| model | runtime | bytes | ms / window | window speed-up vs float32 | ms / clip | clip speed-up |")
         print("|---|---|---:|---:|---:|---:|---:|")
         for model, name, size, w, wr, c, cr in rows:
@@ -249,14 +312,15 @@ def main(argv=None) -> int:
         print("\nAccuracy (small cnn_sam trained 12 epochs on 240 synthetic 4 s clips; test split; "
               "top-5 vs float32 on every real recording)\n")
         print("| runtime | macro ROC-AUC | difference vs float32 | max |p - keras| per window | "
-              "same top-5 set | same top-5 order |")
-        print("|---|---:|---:|---:|---:|---:|")
+              "same top-5 set | same top-5 order | top-5 tags in common (mean) |")
+        print("|---|---:|---:|---:|---:|---:|---:|")
         for name in ("keras",) + RUNTIMES:
             s = scores[name]
             diff = max(s.max_abs_difference.values()) if s.max_abs_difference else 0.0
             t = top5.get(name)
             print(f"| {name} | {s.roc_auc_macro:.4f} | {s.roc_auc_macro - base:+.4f} | {diff:.2e} | "
-                  f"{f'{t[0]}/{t[2]}' if t else ''} | {f'{t[1]}/{t[2]}' if t else ''} |")
+                  f"{f'{t[0]}/{t[2]}' if t else ''} | {f'{t[1]}/{t[2]}' if t else ''} | "
+                  f"{f'{t[3]:.2f} / 5' if t else ''} |")
     return 0
 
 
