@@ -126,6 +126,12 @@ def alternate(calls: dict, rounds: int) -> dict:
     return times
 
 
+def _endpoint(sub):
+    def serving_default(waveform, lyrics_ids):
+        return {"out": sub({"waveform": waveform, "lyrics_ids": lyrics_ids})["out"]}
+    return serving_default
+
+
 def stage_models(source, calibration, work: pathlib.Path) -> dict:
     """Prefixes of cnn_sam's window network as TFLite models, float32 and int8 (same float layers
     as the int8 export): "<stage> <precision>" -> bytes. Stage k's cost = time(k) - time(k-1)."""
@@ -146,10 +152,7 @@ def stage_models(source, calibration, work: pathlib.Path) -> dict:
         sub = keras.Model(model.input, {"out": tensor})
         archive = keras.export.ExportArchive()
         archive.track(sub)
-        archive.add_endpoint("serving_default",
-                             lambda waveform, lyrics_ids, sub=sub: {
-                                 "out": sub({"waveform": waveform, "lyrics_ids": lyrics_ids})["out"]},
-                             [tf.TensorSpec([1, spec.chunk_samples], tf.float32, name="waveform"),
+        archive.add_endpoint("serving_default", _endpoint(sub), [tf.TensorSpec([1, spec.chunk_samples], tf.float32, name="waveform"),
                               tf.TensorSpec([1, spec.lyrics.max_tokens], tf.int32, name="lyrics_ids")])
         path = str(work / f"stage_{len(models)}")
         archive.write_out(path, verbose=False)
