@@ -1,4 +1,4 @@
-"""TFLite export: float32, dynamic-range int8 and float16 window models, builtin ops only.
+"""TFLite export: float32, dynamic-range int8, float16 and full-integer int8 window models, builtin ops only.
 
 The TFLite model is the bare network on ONE window with fixed shapes::
 
@@ -7,7 +7,7 @@ The TFLite model is the bare network on ONE window with fixed shapes::
     outputs  tags [1, num_tags] sigmoid, energy [1, 2], stress [1, 2], quadrant [1, 4] softmax
              (the heads the model has), valid [1, 1]; one signature "serving_default"
 
-Bad input, the same in all three variants (tests/test_faults_serving.py): NaN and +-inf samples
+Bad input, the same in all four variants (tests/test_faults_serving.py, tests/test_tflite_int8.py): NaN and +-inf samples
 are replaced by 0 in-graph and ``valid`` is the fraction of finite samples (1.0 for clean
 audio; a caller must treat valid < 1 as "not tagged"); lyrics ids outside [0, vocab_size) are
 mapped to OOV (``serving_graph.map_unknown_ids``, the SavedModel's rule). ``musictag tag``
