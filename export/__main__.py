@@ -1,14 +1,15 @@
 """``python -m export`` / ``musictag-export``: SavedModel (TF Serving layout) + TFLite from a training run.
 
     musictag-export --model_dir=runs/cnn_sam --export_dir=exports/cnn_sam \\
-        [--version=0] [--top_k=5] [--tflite=float32,dynamic_int8,float16] [--records_dir=records]
+        [--version=0] [--top_k=5] [--tflite=float32,dynamic_int8,float16,int8] [--records_dir=records]
+        [--calibration_records=records]   # int8: calibration windows (default: the run's records)
 
     musictag-export --model=mtt_musicnn --export_dir=exports/mtt_musicnn   # a shipped model (export/pretrained.py)
 
 writes::
 
     exports/cnn_sam/saved_model/<version>/   SavedModel, signatures in export/saved_model.py
-    exports/cnn_sam/tflite/model_{float32,dynamic_int8,float16}.tflite, musictag.json, tags.txt, vocab.txt
+    exports/cnn_sam/tflite/model_{float32,dynamic_int8,float16,int8}.tflite, musictag.json, tags.txt, vocab.txt
     exports/cnn_sam/models.config            TF Serving model config (docker command printed)
 
 After writing, the SavedModel is reloaded and its ``serving_default`` compared with the Keras
@@ -56,6 +57,14 @@ def define_flags():
                          "Windows per forward pass inside the SavedModel (bounds memory).")
     flags.DEFINE_list("tflite", list(tflite.VARIANTS),
                       f"TFLite variants to write, any of {', '.join(tflite.VARIANTS)} (empty: none).")
+    d_int8 = params_lib.Int8Params()
+    flags.DEFINE_string("calibration_records", None,
+                        "Records directory whose training split calibrates the full-integer int8 TFLite "
+                        "model (default: the records the run was trained on, from spec.json, when present; "
+                        "without any, int8 is skipped unless --tflite names it).")
+    flags.DEFINE_integer("calibration_windows", d_int8.calibration_windows,
+                         "Training-split windows the int8 calibration runs (at most "
+                         f"{d_int8.calibration_windows_per_clip} per clip).")
     flags.DEFINE_enum("tflite_stft", "model", ["model", "rfft", "matmul"],
                       "STFT implementation in the TFLite graphs ('model': as trained; no weights change).")
     flags.DEFINE_string("model_name", "musictag", "Model name in models.config and the REST URL.")
@@ -134,6 +143,15 @@ def main(argv):
         config = sm.ServingConfig(top_k=FLAGS.top_k, hop_fraction=FLAGS.hop_fraction,
                                   window_batch=FLAGS.window_batch)
         start = time.time()
+        records = None
+        if set(variants) & set(tflite.CALIBRATED_VARIANTS):  # checked before the slow steps
+            records = calibration_records(FLAGS.calibration_records, FLAGS.model_dir)
+            if records is None and FLAGS["tflite"].present:
+                raise errors.MusictagError("--tflite=int8", "needs calibration windows: give --calibration_records "
+                                                            "(a records directory with a train split)")
+            if records is None:
+                variants = [v for v in variants if v not in tflite.CALIBRATED_VARIANTS]
+                print("TFLite int8 skipped: no records to calibrate on (--calibration_records)", flush=True)
         source = sm.load_model_source(FLAGS.model_dir)
         print(f"model: {source.spec.model.variant}, heads {', '.join(source.heads)}, "
               f"{source.model.count_params():,} parameters, window {source.spec.chunk_samples} samples", flush=True)
@@ -150,10 +168,16 @@ def main(argv):
             diff = check_saved_model(source, exported.path, config.hop_samples(source.spec.chunk_samples))
             print(f"  reloaded serving_default vs Keras: max |diff| {diff:.2e}", flush=True)
         models = []
+        calibration = None
+        if records is not None:
+            int8_params = params_lib.Int8Params(calibration_windows=FLAGS.calibration_windows)
+            calibration = tflite.calibration_windows(records, source.spec, "train", int8_params)
+            print(f"int8 calibration: {len(calibration.waveforms)} windows of {calibration.source}", flush=True)
         if variants:
             out_dir = os.path.join(FLAGS.export_dir, TFLITE_SUBDIR)
             stft = None if FLAGS.tflite_stft == "model" else FLAGS.tflite_stft
-            models = tflite.export_tflite(source, out_dir, variants, stft_impl=stft, config=config)
+            models = tflite.export_tflite(source, out_dir, variants, stft_impl=stft, config=config,
+                                          calibration=calibration)
             parity = check_tflite(source, models) if FLAGS.check else {}
             print(f"TFLite: {out_dir}")
             for m in models:
@@ -172,10 +196,31 @@ def main(argv):
     return 0
 
 
+def calibration_records(flag: str | None, model_dir: str) -> str | None:
+    """The records directory that calibrates int8: ``flag``, else the run's own records (spec.json)
+    when they are still there, else None."""
+    from musictag_tf import runs
+    from musictag_tf.data import manifest as manifest_lib
+
+    if flag:
+        return flag
+    recorded = runs.load_spec(model_dir)[2].get("records_dir") or ""
+    if recorded and os.path.exists(os.path.join(recorded, manifest_lib.MANIFEST_NAME)):
+        return recorded
+    return None
+
+
 def _export_shipped(FLAGS, variants) -> int:
     """``--model=NAME``: export a shipped pretrained model (export/pretrained.py)."""
     from export import pretrained
+    from export import tflite
     from musictag_tf.model.pretrained.registry import UnknownModelError
+
+    calibrated = [v for v in variants if v in tflite.CALIBRATED_VARIANTS]
+    if calibrated and FLAGS["tflite"].present:
+        return errors.report(PROG, errors.MusictagError(
+            "--tflite", f"{calibrated} needs musictag records to calibrate on; not available for shipped models"))
+    variants = [v for v in variants if v not in calibrated]
 
     start = time.time()
     try:

@@ -128,7 +128,8 @@ def metadata(info: registry.PretrainedInfo, wp: windows_lib.WindowParams, signat
 
 
 def export_pretrained(name: str, export_dir: str, version: int = 0, overwrite: bool = False,
-                      tflite_variants: Sequence[str] = artifacts.TFLITE_VARIANTS,
+                      tflite_variants: Sequence[str] = tuple(v for v in artifacts.TFLITE_VARIANTS
+                                                            if v not in artifacts.TFLITE_CALIBRATED_VARIANTS),
                       config: params_lib.TagParams = params_lib.TagParams()) -> Dict[str, object]:
     """Write shipped model ``name``'s SavedModel (TF Serving layout) and TFLite files.
 

@@ -24,7 +24,7 @@ import tensorflow as tf
 from export import tflite as tflite_lib
 from musictag_tf.model.musicnn import OUTPUT_NAMES
 
-RUNTIMES = ("keras", "saved_model") + tuple(f"tflite_{v}" for v in tflite_lib.VARIANTS)
+RUNTIMES = ("keras", "saved_model") + tuple(f"tflite_{v}" for v in tflite_lib.UNCALIBRATED_VARIANTS)
 # Layers kept float32 in the dynamic-range int8 model besides the log-mel front end. musicnn's
 # backend_dense (1506 x 200, 38 % of its weights) reads the max/mean-pooled features with the
 # backend batch norm folded in; their ranges differ by orders of magnitude across the 1,506

@@ -1,4 +1,4 @@
-"""TFLite export: float32, dynamic-range int8 and float16 window models, builtin ops only.
+"""TFLite export: float32, dynamic-range int8, float16 and full-integer int8 window models, builtin ops only.
 
 The TFLite model is the bare network on ONE window with fixed shapes::
 
@@ -7,7 +7,7 @@ The TFLite model is the bare network on ONE window with fixed shapes::
     outputs  tags [1, num_tags] sigmoid, energy [1, 2], stress [1, 2], quadrant [1, 4] softmax
              (the heads the model has), valid [1, 1]; one signature "serving_default"
 
-Bad input, the same in all three variants (tests/test_faults_serving.py): NaN and +-inf samples
+Bad input, the same in all four variants (tests/test_faults_serving.py, tests/test_tflite_int8.py): NaN and +-inf samples
 are replaced by 0 in-graph and ``valid`` is the fraction of finite samples (1.0 for clean
 audio; a caller must treat valid < 1 as "not tagged"); lyrics ids outside [0, vocab_size) are
 mapped to OOV (``serving_graph.map_unknown_ids``, the SavedModel's rule). ``musictag tag``
@@ -38,6 +38,15 @@ Variants (``VARIANTS``):
   no converter option to exclude an op from dynamic-range quantization, hence the flatbuffer edit.
 * ``float16``: ``Optimize.DEFAULT`` + ``supported_types=[float16]`` -- weights stored as float16,
   dequantised to float32 at load time.
+* ``int8``: full-integer quantization with a representative dataset (``calibration_windows``:
+  evenly spread windows of a records directory's *training* split; ``Int8Params``). Weights AND
+  activations of the network are int8 (CONV_2D, FULLY_CONNECTED, pooling, ... run XNNPACK's int8
+  kernels); the layers in ``Int8Params.float_layers`` (log-mel front end, adaptive segmentation,
+  BiLSTM) and the graph-level ops (non-finite guard, lyrics id mapping, output activations) stay
+  float32, with QUANTIZE / DEQUANTIZE at the borders. Input and output stay float32, so the
+  model is a drop-in for the other variants. Built by calibrating once and quantizing with the
+  float ops denylisted (``convert_int8``); ``op_types`` lists which ops run in int8 (also in
+  musictag.json). Needs calibration data: ``export_tflite(..., calibration=...)``.
 
 The log-mel STFT stays float in every variant (RFFT2D has float kernels only); see BUILD_NOTES.md
 for the measured op lists. ``stft_impl`` can rebuild the model with the matmul STFT (no weights
@@ -62,10 +71,13 @@ from export import saved_model as sm
 from export import serving_graph
 from musictag_tf import artifacts
 from musictag_tf import fileio
+from musictag_tf import params as params_lib
 from musictag_tf.data import manifest as manifest_lib
 from musictag_tf.errors import ExportError, ModelLoadError
 
 VARIANTS = artifacts.TFLITE_VARIANTS
+CALIBRATED_VARIANTS = artifacts.TFLITE_CALIBRATED_VARIANTS  # need representative windows
+UNCALIBRATED_VARIANTS = tuple(v for v in VARIANTS if v not in CALIBRATED_VARIANTS)
 FILE_NAMES = artifacts.TFLITE_FILES
 METADATA_NAME = artifacts.METADATA_FILE  # musictag.json beside the .tflite files
 VALID_OUTPUT = "valid"  # float32 [1, 1]: fraction of the window's samples that were finite
@@ -102,9 +114,11 @@ def write_window_saved_model(model: keras.Model, spec, path: str) -> None:
 
 
 def convert(saved_model_dir: str, variant: str) -> bytes:
-    """TFLite flatbuffer of the SavedModel's ``serving_default``, builtin ops only."""
-    if variant not in VARIANTS:
-        raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
+    """TFLite flatbuffer of the SavedModel's ``serving_default``, builtin ops only (not ``int8``:
+    that needs calibration data, ``convert_int8``)."""
+    if variant not in UNCALIBRATED_VARIANTS:
+        raise ValueError(f"variant must be one of {UNCALIBRATED_VARIANTS}, got {variant!r}"
+                         + (" (int8 is made by convert_int8 with calibration windows)" if variant == "int8" else ""))
     converter = tf.lite.TFLiteConverter.from_saved_model(saved_model_dir, signature_keys=["serving_default"])
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
     if variant in ("dynamic_int8", "float16"):
@@ -165,6 +179,140 @@ def keep_float_scopes(quantized: bytes, reference: bytes, scopes: Sequence[str])
     return bytes(flatbuffer_utils.convert_object_to_bytearray(model)), restored
 
 
+# ----------------------------------------------------------------------------- full-integer int8
+
+@dataclasses.dataclass
+class Calibration:
+    """Representative windows for int8 calibration: float32 [n, chunk_samples], int32 [n, max_tokens]."""
+
+    waveforms: np.ndarray
+    lyrics_ids: np.ndarray
+    source: str  # where they come from (records dir + split), for metadata and messages
+
+
+def calibration_windows(records_dir: str, spec, split: str = "train",
+                        params: params_lib.Int8Params = params_lib.Int8Params()) -> Calibration:
+    """Up to ``params.calibration_windows`` windows of ``split`` (the model's window length and
+    token count), at most ``calibration_windows_per_clip`` per clip ("spread" windows), in the
+    records' order (clips are ordered by a hash of their id, so the first windows span the set).
+
+    Raises ExportError naming the directory when it has no such split or its windows do not fit
+    the model.
+    """
+    from musictag_tf.data import pipeline
+
+    manifest = manifest_lib.read_manifest(records_dir)
+    files = manifest_lib.split_files(records_dir, split, manifest)
+    if not files:
+        raise ExportError(records_dir, f"no {split} shards for int8 calibration")
+    config = pipeline.PipelineConfig.from_records(manifest, spec.model)
+    if config.chunk_samples != spec.chunk_samples or config.max_tokens != spec.lyrics.max_tokens:
+        raise ExportError(records_dir, f"records give windows of {config.chunk_samples} samples and "
+                                       f"{config.max_tokens} tokens; the model takes {spec.chunk_samples} "
+                                       f"and {spec.lyrics.max_tokens}")
+    waves, ids, total = [], [], 0
+    dataset = pipeline.evaluation_dataset(files, config, 64, params.calibration_windows_per_clip, "spread")
+    for features, _, _ in dataset:
+        waves.append(features["waveform"].numpy())
+        ids.append(features["lyrics_ids"].numpy())
+        total += len(waves[-1])
+        if total >= params.calibration_windows:
+            break
+    waves = np.concatenate(waves)[: params.calibration_windows].astype(np.float32)
+    ids = np.concatenate(ids)[: params.calibration_windows].astype(np.int32)
+    return Calibration(waves, ids, f"{records_dir} [{split}]")
+
+
+def float_layer_scopes(model: keras.Model, float_layers: Sequence[str]) -> List[str]:
+    """Names of ``model``'s layers whose class name is in ``float_layers`` (they stay float in int8)."""
+    return [layer.name for layer in model.layers if type(layer).__name__ in float_layers]
+
+
+def float_nodes(calibrated: bytes, scopes: Sequence[str]) -> List[str]:
+    """Output tensor names of the ops to keep float: under ``scopes`` (``.../<scope>[_N]/...``) or
+    outside every layer (no "/": the non-finite guard, id mapping, output activations)."""
+    import re
+
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    pattern = re.compile("/(" + "|".join(re.escape(s) for s in scopes) + r")(_\d+)?/") if scopes else None
+    model = flatbuffer_utils.convert_bytearray_to_object(bytearray(calibrated))
+    names = []
+    for sub in model.subgraphs:
+        for op in sub.operators:
+            for index in op.outputs:
+                name = sub.tensors[index].name.decode("utf-8", "replace")
+                if "/" not in name or (pattern is not None and pattern.search(name)):
+                    names.append(name)
+    return names
+
+
+def convert_int8(saved_model_dir: str, calibration: Calibration, scopes: Sequence[str]) -> bytes:
+    """Full-integer int8 flatbuffer of ``serving_default`` with float32 input/output.
+
+    Two steps: the converter calibrates (runs ``calibration``'s windows through the float graph,
+    recording every activation's range; ``_experimental_calibrate_only``), then the MLIR quantizer
+    quantizes every op with an int8 kernel except the ``float_nodes`` (``denylisted_nodes``) --
+    exactly what ``tf.lite.experimental.QuantizationDebugger.get_nondebug_quantized_model`` does,
+    without building its debug model. ``fully_quantize=False`` keeps the float32 input/output.
+    Raises TFLiteExportError when conversion fails or XNNPACK cannot prepare the result.
+    """
+    from tensorflow.lite.python import convert as lite_convert
+
+    def representative():
+        for wave, ids in zip(calibration.waveforms, calibration.lyrics_ids):
+            yield {"waveform": wave[None].astype(np.float32), "lyrics_ids": ids[None].astype(np.int32)}
+
+    converter = tf.lite.TFLiteConverter.from_saved_model(saved_model_dir, signature_keys=["serving_default"])
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = representative
+    converter._experimental_calibrate_only = True  # pylint: disable=protected-access
+    try:
+        calibrated = converter.convert()
+        quantized = lite_convert.mlir_quantize(calibrated, fully_quantize=False,
+                                               denylisted_nodes=float_nodes(calibrated, scopes))
+    except Exception as exc:  # ConverterError / ValueError / RuntimeError with the op list
+        raise TFLiteExportError(saved_model_dir, f"int8 conversion with builtin ops failed: {exc}") from exc
+    try:
+        interpreter(quantized)  # XNNPACK must prepare it, as musictag tag runs it
+    except (RuntimeError, ModelLoadError) as exc:
+        raise TFLiteExportError(saved_model_dir, f"int8 model does not run with XNNPACK: {exc}") from exc
+    return quantized
+
+
+# ops that only move values (an int8 one copies int8 values at the same scale; no arithmetic)
+DATA_MOVEMENT_OPS = ("CONCATENATION", "GATHER", "PACK", "RESHAPE", "SPLIT", "STRIDED_SLICE", "TRANSPOSE",
+                     "UNPACK", "REVERSE_V2", "SELECT_V2", "SELECT")
+
+
+def op_types(model: bytes | str) -> Dict[str, Dict[str, int]]:
+    """Operator -> {"int8" | "float32" | other output type: count}: which ops run in int8.
+
+    An op counts as int8 when one of its outputs is int8 (QUANTIZE's output is int8, DEQUANTIZE's
+    float32); integer bookkeeping ops (int32 indices, bool masks) are listed by their type.
+    """
+    it = interpreter(model, default_delegates=False)
+    dtypes = {t["index"]: np.dtype(t["dtype"]).name for t in it.get_tensor_details()}
+    counts: Dict[str, Dict[str, int]] = collections.defaultdict(lambda: collections.defaultdict(int))
+    for op in it._get_ops_details():
+        outputs = [dtypes[i] for i in op["outputs"] if i >= 0]
+        kind = "int8" if "int8" in outputs else (outputs[0] if outputs else "none")
+        counts[op["op_name"]][kind] += 1
+    return {name: dict(sorted(kinds.items())) for name, kinds in sorted(counts.items())}
+
+
+def int8_summary(types: Dict[str, Dict[str, int]]) -> Dict[str, object]:
+    """Counts of int8 vs float32 compute ops in an ``op_types`` table (QUANTIZE/DEQUANTIZE apart)."""
+    borders = ("QUANTIZE", "DEQUANTIZE")
+    int8 = {op: k["int8"] for op, k in types.items() if k.get("int8") and op not in borders}
+    floats = {op: k["float32"] for op, k in types.items() if k.get("float32") and op not in borders}
+    return {"int8_ops": sum(int8.values()), "float32_ops": sum(floats.values()),
+            "quantize": sum(types.get("QUANTIZE", {}).values()),
+            "dequantize": sum(types.get("DEQUANTIZE", {}).values()),
+            "int8": int8, "float32": floats}
+
+
 def interpreter(model: bytes | str, num_threads: Optional[int] = None, default_delegates: bool = True):
     """An ai_edge_litert Interpreter with tensors allocated.
 
@@ -205,15 +353,23 @@ class TFLiteModel:
     ops: Dict[str, int]
 
 
-def export_tflite(source: sm.ModelSource, out_dir: str, variants: Sequence[str] = VARIANTS,
+def export_tflite(source: sm.ModelSource, out_dir: str, variants: Optional[Sequence[str]] = None,
                   stft_impl: Optional[str] = None, verbose: bool = False,
-                  config: sm.ServingConfig = sm.ServingConfig()) -> List[TFLiteModel]:
+                  config: sm.ServingConfig = sm.ServingConfig(),
+                  calibration: Optional[Calibration] = None,
+                  int8_params: params_lib.Int8Params = params_lib.Int8Params()) -> List[TFLiteModel]:
     """Write ``model_<variant>.tflite`` + ``musictag.json``, ``tags.txt``, ``vocab.txt`` into ``out_dir``.
 
+    ``variants`` None: every variant the inputs allow (``int8`` only with ``calibration``).
     Each file is written under a temporary name and renamed when complete. Raises
     TFLiteExportError when a variant cannot be converted with builtin ops, or the converted
-    model lists Flex/custom ops.
+    model lists Flex/custom ops, and ExportError when ``int8`` is asked for without calibration.
     """
+    if variants is None:
+        variants = VARIANTS if calibration is not None else UNCALIBRATED_VARIANTS
+    if calibration is None and set(variants) & set(CALIBRATED_VARIANTS):
+        raise ExportError(out_dir, "the int8 variant needs calibration windows from a records directory's "
+                                   "training split (musictag-export --calibration_records)")
     model = source.model
     spec = source.spec
     if stft_impl is not None:
@@ -226,8 +382,17 @@ def export_tflite(source: sm.ModelSource, out_dir: str, variants: Sequence[str] 
         window_dir = os.path.join(work, "window_saved_model")
         write_window_saved_model(model, spec, window_dir)
         float32 = convert(window_dir, "float32")
+        int8_info = {}
         for variant in variants:
-            flatbuffer = float32 if variant == "float32" else convert(window_dir, variant)
+            if variant == "int8":
+                scopes = float_layer_scopes(model, int8_params.float_layers)
+                flatbuffer = convert_int8(window_dir, calibration, scopes)
+                types = op_types(flatbuffer)
+                int8_info = {"calibration": {"source": calibration.source,
+                                             "windows": int(len(calibration.waveforms))},
+                             "float_layers": scopes, "op_types": types, "summary": int8_summary(types)}
+            else:
+                flatbuffer = float32 if variant == "float32" else convert(window_dir, variant)
             if variant == "dynamic_int8":
                 flatbuffer, float_tensors = keep_float_scopes(flatbuffer, float32, front_end_scopes(model))
                 if verbose and float_tensors:
@@ -247,6 +412,8 @@ def export_tflite(source: sm.ModelSource, out_dir: str, variants: Sequence[str] 
     meta["spec"] = spec.to_dict()
     meta["tflite"] = {m.variant: {"file": os.path.basename(m.path), "size_bytes": m.size_bytes,
                                   "ops": m.ops} for m in written}
+    if "int8" in meta["tflite"]:
+        meta["tflite"]["int8"].update(int8_info)  # calibration, float layers, which ops run in int8
     meta["inputs"] = {"waveform": ["float32", [1, spec.chunk_samples]],
                       "lyrics_ids": ["int32", [1, spec.lyrics.max_tokens]]}
     meta["bad_input"] = {VALID_OUTPUT: "float32 [1, 1]: fraction of finite waveform samples; NaN/inf samples "

@@ -8,7 +8,7 @@ run_dir/       spec.json, best.keras, history.json, checkpoints/, logs/, tags.tx
                (musictag_tf.runs)
 export_dir/    saved_model/<version>/{saved_model.pb, variables/, assets/{tags.txt, vocab.txt},
                                       assets.extra/musictag.json}
-               tflite/model_{float32,dynamic_int8,float16}.tflite + musictag.json, tags.txt, vocab.txt
+               tflite/model_{float32,dynamic_int8,float16,int8}.tflite + musictag.json, tags.txt, vocab.txt
                models.config (TF Serving)
 """
 
@@ -38,7 +38,9 @@ MODELS_CONFIG_FILE = "models.config"
 METADATA_FILE = "musictag.json"  # beside the .tflite files, and in a SavedModel's assets.extra/
 EXPORT_METADATA = ("assets.extra", METADATA_FILE)  # inside a SavedModel version directory
 EXPORT_FORMAT_VERSION = 1
-TFLITE_VARIANTS = ("float32", "dynamic_int8", "float16")
+TFLITE_VARIANTS = ("float32", "dynamic_int8", "float16", "int8")
+# variants that need a representative dataset (windows of a records directory's training split)
+TFLITE_CALIBRATED_VARIANTS = ("int8",)
 TFLITE_FILES = {variant: f"model_{variant}.tflite" for variant in TFLITE_VARIANTS}
 SIGNATURES = ("serving_default", "tag_audio", "tag_lyrics_text", "tag_examples", "tag_windows")
 

@@ -452,3 +452,30 @@ class StreamParams:
             raise ConfigError(f"block_seconds must be positive, got {self.block_seconds}")
         if self.max_seconds is not None and not self.max_seconds > 0:
             raise ConfigError(f"max_seconds must be positive or None, got {self.max_seconds}")
+
+
+@dataclasses.dataclass(frozen=True)
+class Int8Params:
+    """Full-integer int8 TFLite window model (export/tflite.py, variant ``int8``).
+
+    calibration_windows: windows of the records' training split the converter runs to find each
+        activation's int8 range (the representative dataset); ~0.05 s of float inference each.
+    calibration_windows_per_clip: at most this many windows per clip ("spread" windows), so the
+        calibration set covers calibration_windows / calibration_windows_per_clip different clips.
+    float_layers: Keras layer classes whose ops stay float32 (everything else with an int8 kernel
+        runs in int8; the graph-level non-finite guard, id mapping and output activations stay
+        float too). Measured reasons, BUILD_NOTES.md "Full-integer int8": LogMelSpectrogram
+        (RFFT2D has float kernels only, and the mel projection of a ~100 dB power spectrum cannot
+        be int8 per tensor), AdaptiveSegmentPooling (segment boundaries are discrete decisions on
+        the log-mel's novelty), Bidirectional (the unrolled int8 LSTM makes XNNPACK fail to
+        prepare the model: "failed to create XNNPACK runtime").
+    """
+
+    calibration_windows: int = 200
+    calibration_windows_per_clip: int = 2
+    float_layers: tuple = ("LogMelSpectrogram", "AdaptiveSegmentPooling", "Bidirectional")
+
+    def __post_init__(self):
+        if self.calibration_windows <= 0 or self.calibration_windows_per_clip <= 0:
+            raise ConfigError("calibration_windows and calibration_windows_per_clip must be positive, got "
+                              f"{self.calibration_windows}, {self.calibration_windows_per_clip}")

@@ -100,6 +100,16 @@ def test_cli_writes_the_serving_layout_and_reports_checks(exported):
     assert parity < 1e-5, stdout
     for variant in ("float32", "dynamic_int8", "float16"):
         assert f"{variant}" in stdout and (exported["tflite_dir"] / f"model_{variant}.tflite").exists()
+    # the tiny run has no records to calibrate int8 on: skipped with a note (tests/test_tflite_int8.py)
+    assert "int8 skipped" in stdout and not (exported["tflite_dir"] / "model_int8.tflite").exists()
+
+
+def test_cli_int8_without_calibration_records_is_one_error(tmp_path):
+    make_model_dir(tmp_path / "run")
+    proc = run_python("", "-m", "export", f"--model_dir={tmp_path / 'run'}", f"--export_dir={tmp_path / 'o'}",
+                      "--tflite=float32,int8")
+    assert proc.returncode == 2 and "--calibration_records" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "o").exists()  # refused before writing anything
 
 
 def test_cli_rejects_a_missing_model_dir(tmp_path):
@@ -451,7 +461,8 @@ def test_tflite_matmul_stft_rebuild_keeps_weights(exported, tmp_path):
 
 @pytest.fixture(scope="session")
 def trained(tmp_path_factory):
-    """Synthetic clips -> records -> a small cnn_sam trained for 12 epochs -> TFLite (all variants)."""
+    """Synthetic clips -> records -> a small cnn_sam trained for 12 epochs -> TFLite (all variants;
+    int8 calibrated on the training split)."""
     from export import saved_model as sm
     from export import tflite
     from tfrecords_builder import build, sources
@@ -472,7 +483,8 @@ def trained(tmp_path_factory):
                                                  pos_weight=2.0, eval_chunks=4), verbose=0)
     train_lib.train(job)
     source = sm.load_model_source(job.model_dir)
-    models = tflite.export_tflite(source, str(root / "tflite"))
+    calibration = tflite.calibration_windows(job.records_dir, source.spec, "train")  # full int8
+    models = tflite.export_tflite(source, str(root / "tflite"), calibration=calibration)
     return source, models, job.records_dir
 
 
@@ -486,7 +498,7 @@ def test_quantized_tflite_keeps_roc_auc_on_the_synthetic_test_split(trained):
     print({name: (s.roc_auc_macro, s.emotion_accuracy, s.max_abs_difference) for name, s in scores.items()})
     assert abs(scores["float32"].roc_auc_macro - keras_auc) < 1e-4
     assert max(scores["float32"].max_abs_difference.values()) < 1e-4
-    for variant in ("dynamic_int8", "float16"):
+    for variant in ("dynamic_int8", "float16", "int8"):
         assert abs(scores[variant].roc_auc_macro - keras_auc) <= 0.005, (variant, scores[variant], keras_auc)
 
 
