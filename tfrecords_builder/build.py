@@ -153,13 +153,18 @@ def build_lyrics_vocabulary(collection: Collection, params: LyricsParams):
     return Vocabulary.build(token_lists, params), sum(1 for t in token_lists if t)
 
 
-def _fingerprint(config: Dict[str, dict], tags: Sequence[str], vocab_tokens: Sequence[str]) -> str:
+def _fingerprint(config: Dict[str, dict], tags: Sequence[str], vocab_tokens: Sequence[str],
+                 whole_files: bool = False) -> str:
+    """SHA-256 of what changes record contents; ``whole_files``: some record is a whole file, so
+    the record-length limit decides which files fail (a rerun with another limit rebuilds)."""
     content = {
         "schema_version": SCHEMA_VERSION,
         "audio": config["audio"], "lyrics": config["lyrics"], "segments": config["segments"],
         "keep_waveform": config["builder"]["keep_waveform"], "store_segments": config["builder"]["store_segments"],
         "tags": list(tags), "vocab": list(vocab_tokens),
     }
+    if whole_files:
+        content["max_record_seconds"] = config["builder"]["max_record_seconds"]
     return hashlib.sha256(json.dumps(content, sort_keys=True, ensure_ascii=False).encode("utf-8")).hexdigest()
 
 
@@ -196,7 +201,8 @@ def prepare(collection: Collection, *, audio_params: AudioParams = AudioParams()
                   train_lyrics_documents=documents)
     config = {"audio": to_dict(audio_params), "lyrics": to_dict(lyrics_params),
               "segments": to_dict(segment_params), "builder": to_dict(builder_params), "source": source}
-    fingerprint = _fingerprint(config, choice.tags, vocab.tokens)
+    fingerprint = _fingerprint(config, choice.tags, vocab.tokens,
+                               whole_files=any(task.span_seconds is None for task in tasks))
     process_config = process.ProcessConfig(audio=audio_params, lyrics=lyrics_params, segments=segment_params,
                                            builder=builder_params, vocab_words=tuple(vocab.words))
     return Prepared(tags=choice, tasks=tasks, vocab_tokens=vocab.tokens, process_config=process_config,
