@@ -148,7 +148,7 @@ def downmix(samples: np.ndarray) -> np.ndarray:
     Stereo (nearly every file) is ``(left + right) * 0.5``: bit-identical to
     ``samples.mean(axis=1, dtype=np.float32)`` (one float32 addition, then an exact halving), and
     ~10x faster, because NumPy's mean over the short, strided channel axis of a [n, 2] array is
-    slow (26 ms of a 29 s 44.1 kHz clip, 40 % of its vorbis decode; benchmarks/bench_builder.py).
+    slow (~26 ms for a 29.1 s 44.1 kHz clip, two thirds of its vorbis decode time; BUILD_NOTES.md).
     Other channel counts use that mean. Mono is returned as is (a view).
     """
     channels = samples.shape[1]
