@@ -170,7 +170,8 @@ def check_record_length(task: ClipTask, max_seconds: float) -> None:
 
     The duration comes from the header (no decoding), so a 3-hour file is refused before its
     audio is held in memory. Clips (``task.span_seconds``) and an unreadable header pass: the
-    clip holds only its span, and the decoder reports the unreadable file itself.
+    clip holds only its span, and the decoder reports the unreadable file itself. For a URL
+    (gs://) reading the header fetches the file's bytes once more (``clips.file_duration``).
     """
     from musictag_tf.audio.clips import file_duration
 
