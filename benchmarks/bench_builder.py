@@ -31,10 +31,30 @@ Rows per dataset, each measured in this run:
 Columns: wall seconds, clips/s, x real time (audio seconds / wall seconds) and the time
 ratio against ``decode only`` (how many times the decoding floor the step costs).
 
+Corpus mode (``--table``, issue 14 item 6): real music, full songs cut into ``--clip_seconds``
+clips as ``scripts/distill.sh`` builds them (the distillation corpus: 44.1/48 kHz ogg vorbis,
+opus and mp3). ``--max_files`` files are taken round-robin over the table's ``package`` column
+(so every package is represented), written as a sub-table, and built **in this process**
+(``pool=False``, TF already imported and traced on one clip) with a ``StageClock`` inside the
+builder's own code. It prints:
+
+* the per-stage breakdown: CPU and wall seconds, share of the build's CPU, x real time of the
+  stage alone (audio seconds / stage CPU seconds); stages are read_span's open+seek, decode,
+  downmix, resample, then check, log_mel, segments, lyrics, encode, write, and prepare;
+* the build's x real time per core: audio seconds / CPU seconds of this process for the build
+  (and the same with the process's start-up, TF import included, added);
+* decode alone per format (``read_span`` of every clip, per file extension);
+* with ``--compare_with=<other checkout>``: ``--rounds`` alternating runs of ``musictag-build``
+  from that checkout and from this one (same sub-table, same flags, ``--num_workers=1``),
+  CPU seconds of each child process (user + sys, start-up included), their ratio, and whether
+  the shards are byte-identical.
+
 Usage::
 
     python benchmarks/bench_builder.py [--mtat_copies 64] [--copies 2] [--steady_copies 1024]
         [--synthetic_clips 96] [--workers 0]
+    python benchmarks/bench_builder.py --table=/work/cache/corpus/corpus.csv --max_files=20 \
+        [--clip_seconds=29.1] [--soft_labels=teacher.csv] [--compare_with=/work/main --rounds=2]
 """
 
 from __future__ import annotations
@@ -56,6 +76,8 @@ import tensorflow as tf  # noqa: E402
 from musictag_tf.audio.io import load_audio  # noqa: E402
 from musictag_tf.params import AudioParams, BuilderParams, LyricsParams, SyntheticParams  # noqa: E402
 from tfrecords_builder import build, sources  # noqa: E402
+
+STARTUP_CPU = time.process_time()  # CPU s of this process so far: Python start-up + TF and project imports
 
 AUDIO_SUFFIXES = (".mp3", ".ogg", ".wav", ".flac")
 
@@ -146,6 +168,169 @@ def bench(name, collection, tmp, workers, lyrics, tags_file=None) -> list[str]:
     return lines
 
 
+# ----------------------------------------------------------------------------- corpus mode
+
+def pick_rows(table: pathlib.Path, max_files: int) -> tuple[list[str], list[list[str]]]:
+    """(header, rows): up to ``max_files`` rows, round-robin over the ``package`` column (if any)."""
+    import csv
+
+    with open(table, newline="", encoding="utf-8") as f:
+        reader = csv.reader(f)
+        header = next(reader)
+        rows = [r for r in reader if r]
+    key = header.index("package") if "package" in header else None
+    groups: dict[str, list[list[str]]] = {}
+    for r in rows:
+        groups.setdefault(r[key] if key is not None else "", []).append(r)
+    picked, depth = [], 0
+    while len(picked) < max_files and any(depth < len(g) for g in groups.values()):
+        for name in sorted(groups):
+            if depth < len(groups[name]) and len(picked) < max_files:
+                picked.append(groups[name][depth])
+        depth += 1
+    return header, picked
+
+
+def write_rows(path: pathlib.Path, header: list[str], rows: list[list[str]]) -> None:
+    import csv
+
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(header)
+        writer.writerows(rows)
+
+
+def shard_hashes(records: pathlib.Path) -> dict[str, str]:
+    import hashlib
+
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(records.glob("*.tfrecord"))}
+
+
+def corpus_breakdown(args, sub_table: pathlib.Path, audio_root: str, tmp: pathlib.Path) -> None:
+    """Build the sub-table in this process with a StageClock; print the stage table."""
+    from musictag_tf.audio.clips import ClipParams
+    from musictag_tf.audio.stages import StageClock
+
+    clip_params = ClipParams(args.clip_seconds)
+    params = BuilderParams(num_workers=1)
+    collection = sources.read_table(str(sub_table), audio_root=audio_root)
+    warm = sources.Collection(collection.kind, collection.clips[:1], collection.tag_names,
+                              collection.tag_frequency, collection.description)
+    build.build_records(warm, str(tmp / "warm"), builder_params=params, progress=False, pool=False,
+                        clip_params=ClipParams(min(args.clip_seconds, 10.0) if args.clip_seconds else 0.0),
+                        soft_labels=args.soft_labels, allow_missing_soft_labels=True)
+    clock = StageClock()
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    result = build.build_records(collection, str(tmp / "records"), builder_params=params, progress=False,
+                                 pool=False, clip_params=clip_params, soft_labels=args.soft_labels,
+                                 allow_missing_soft_labels=True, clock=clock)
+    cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+    audio = result.audio_seconds
+    print(f"\n## Build in this process: {result.clips_processed} clips, {audio:.0f} s of audio "
+          f"({audio / 3600:.2f} h), {len(result.manifest.failures)} failures\n")
+    print("| stage | CPU s | wall s | share of build CPU | x real time (stage alone, CPU) |")
+    print("|---|---:|---:|---:|---:|")
+    for stage in sorted(clock.cpu, key=lambda k: -clock.cpu[k]):
+        c = clock.cpu[stage]
+        print(f"| {stage} | {c:.2f} | {clock.wall[stage]:.2f} | {100 * c / cpu:.1f} % | "
+              f"{audio / c if c > 0 else float('inf'):.0f} |")
+    other = cpu - sum(clock.cpu.values())
+    print(f"| (untimed: loop, summaries, manifest) | {other:.2f} | | {100 * other / cpu:.1f} % | |")
+    print(f"| **build total** | **{cpu:.2f}** | **{wall:.2f}** | 100 % | **{audio / cpu:.0f}** |")
+    startup = STARTUP_CPU
+    print(f"\nx real time per core (audio s / CPU s of this process): build {audio / cpu:.0f}x; "
+          f"with the process start-up ({startup:.1f} s CPU: Python + TF import) {audio / (cpu + startup):.0f}x; "
+          f"wall {audio / wall:.0f}x (load average {os.getloadavg()[0]:.2f}: other processes share the cores)")
+    return result
+
+
+def decode_per_format(collection, clip_seconds: float) -> None:
+    """read_span of every clip, one StageClock per file extension."""
+    from musictag_tf.audio.clips import ClipParams, clip_spans, file_duration, read_span
+    from musictag_tf.audio.stages import StageClock
+
+    clocks: dict[str, StageClock] = {}
+    audio: dict[str, float] = {}
+    rate = AudioParams().sample_rate
+    for clip in collection.clips:
+        ext = pathlib.Path(clip.audio_path).suffix.lower()
+        clock = clocks.setdefault(ext, StageClock())
+        spans = clip_spans(file_duration(clip.audio_path), ClipParams(clip_seconds)) if clip_seconds else [(0.0, None)]
+        for start, seconds in spans:
+            if seconds is None:
+                with clock("decode"):
+                    n = len(load_audio(clip.audio_path, rate))
+            else:
+                n = len(read_span(clip.audio_path, start, seconds, rate, clock=clock))
+            audio[ext] = audio.get(ext, 0.0) + n / rate
+    print("\n## read_span alone, per format (CPU s; x real time = audio s / CPU s)\n")
+    print("| format | audio s | open+seek | decode | downmix | resample | total | x real time |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for ext, clock in sorted(clocks.items()):
+        total = sum(clock.cpu.values())
+        cells = " | ".join(f"{clock.cpu.get(k, 0.0):.2f}" for k in ("open+seek", "decode", "downmix", "resample"))
+        print(f"| {ext} | {audio[ext]:.0f} | {cells} | {total:.2f} | {audio[ext] / total:.0f} |")
+
+
+def compare_checkouts(args, sub_table: pathlib.Path, audio_root: str, tmp: pathlib.Path) -> None:
+    """Alternate musictag-build runs of another checkout and this one; CPU s of each child."""
+    import resource
+    import subprocess
+
+    trees = [("other: " + args.compare_with, pathlib.Path(args.compare_with).resolve()), ("this checkout", ROOT)]
+    cpu: dict[str, list[float]] = {name: [] for name, _ in trees}
+    hashes = {}
+    for round_ in range(args.rounds):
+        for name, tree in (trees if round_ % 2 == 0 else trees[::-1]):
+            out = tmp / f"cmp-{round_}-{tree.name}"
+            cmd = [sys.executable, "-m", "tfrecords_builder", f"--table={sub_table}", f"--audio_root={audio_root}",
+                   f"--clip_seconds={args.clip_seconds}", f"--out_dir={out}", "--num_workers=1", "--pool=never",
+                   "--progress=false", "--max_failures=1.0"]
+            if args.soft_labels:
+                cmd += [f"--soft_labels={args.soft_labels}", "--allow_missing_soft_labels"]
+            env = dict(os.environ, PYTHONPATH=str(tree), TF_CPP_MIN_LOG_LEVEL="3")
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
+            done = subprocess.run(cmd, cwd=str(tree), env=env, capture_output=True, text=True)
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            if done.returncode:
+                raise SystemExit(f"{name}: musictag-build failed:\n{done.stderr[-2000:]}")
+            cpu[name].append((after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime))
+            hashes[name] = shard_hashes(out)
+    print(f"\n## musictag-build, {args.rounds} alternating rounds (CPU s of the child process, start-up included)\n")
+    print("| checkout | CPU s per run | best |")
+    print("|---|---|---:|")
+    for name, _ in trees:
+        print(f"| {name} | {', '.join(f'{c:.1f}' for c in cpu[name])} | {min(cpu[name]):.1f} |")
+    (a, _), (b, _) = trees
+    print(f"\nCPU ratio other / this (best runs): {min(cpu[a]) / min(cpu[b]):.2f}x; shards byte-identical: "
+          f"{hashes[a] == hashes[b]} ({len(hashes[b])} shards)")
+
+
+def corpus_main(args) -> None:
+    table = pathlib.Path(args.table).resolve()
+    audio_root = args.audio_root or str(table.parent)
+    header, rows = pick_rows(table, args.max_files)
+    with tempfile.TemporaryDirectory(prefix="bench_builder_corpus_") as tmp:
+        tmp = pathlib.Path(tmp)
+        sub_table = tmp / "subset.csv"
+        if not args.soft_labels and "tags" in header:  # an untagged corpus: one tag, so a vocabulary exists
+            rows = [r[:header.index("tags")] + [r[header.index("tags")] or "music"] + r[header.index("tags") + 1:]
+                    for r in rows]
+        write_rows(sub_table, header, rows)
+        key = header.index("package") if "package" in header else None
+        packages = sorted({r[key] for r in rows}) if key is not None else []
+        print(f"# bench_builder corpus mode: {platform.node()}, {os.cpu_count()} cores, TF {tf.__version__}, "
+              f"load average at start {os.getloadavg()[0]:.2f}\n\n{len(rows)} files of {table} "
+              f"(packages: {', '.join(packages) or '-'}), --clip_seconds={args.clip_seconds:g}")
+        result = corpus_breakdown(args, sub_table, audio_root, tmp)
+        if args.per_format:
+            decode_per_format(sources.read_table(str(sub_table), audio_root=audio_root), args.clip_seconds)
+        if args.compare_with:
+            compare_checkouts(args, sub_table, audio_root, tmp)
+        del result
+    print(f"\nload average at end {os.getloadavg()[0]:.2f}")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--copies", type=int, default=2, help="times each real recording is listed")
@@ -156,7 +341,18 @@ def main():
                         help="times each real recording is listed for the steady-state rows (0 = skip)")
     parser.add_argument("--synthetic_clips", type=int, default=96)
     parser.add_argument("--workers", type=int, default=0, help="pool size (0 = all cores)")
+    parser.add_argument("--table", default=None, help="corpus mode: a table (e.g. the distillation corpus.csv)")
+    parser.add_argument("--audio_root", default=None, help="corpus mode: root of the table's paths (default: its folder)")
+    parser.add_argument("--max_files", type=int, default=20, help="corpus mode: files, round-robin over packages")
+    parser.add_argument("--clip_seconds", type=float, default=29.1, help="corpus mode: clip length, s (0 = whole files)")
+    parser.add_argument("--soft_labels", default=None, help="corpus mode: a teacher CSV (as scripts/distill.sh)")
+    parser.add_argument("--per_format", type=int, default=1, help="corpus mode: also time read_span per format")
+    parser.add_argument("--compare_with", default=None, help="corpus mode: another checkout to run side by side")
+    parser.add_argument("--rounds", type=int, default=2, help="corpus mode: alternating rounds of --compare_with")
     args = parser.parse_args()
+    if args.table:
+        corpus_main(args)
+        return
     workers = build.resolve_workers(args.workers)
     lyrics = LyricsParams(min_count=1)
     print(f"# bench_builder: {platform.node()}, {os.cpu_count()} cores, TF {tf.__version__}, "

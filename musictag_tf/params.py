@@ -195,6 +195,16 @@ class BuilderParams:
     # a fraction of the clips ("0.05"); "0": any failure is an error
     max_failures: str = "0"
     allow_outside_root: bool = False  # read table rows naming files outside the root
+    # Longest file (s, from its header) built as ONE record without --clip_seconds; longer files
+    # fail before decoding ("cut it with --clip_seconds"), the others are built. A whole-file record
+    # is held in memory: decoded at the file's rate (10 min of 44.1 kHz stereo float32: 212 MB)
+    # plus mono, 16 kHz copy and record, ~0.4 GB at this limit. 0 = no limit. Clips (--clip_seconds)
+    # hold one clip whatever the file's length.
+    max_record_seconds: float = 600.0
+
+    def __post_init__(self):
+        if not self.max_record_seconds >= 0:
+            raise ConfigError(f"max_record_seconds must be >= 0 (0 = no limit), got {self.max_record_seconds}")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -103,6 +103,10 @@ flags.DEFINE_bool("allow_missing_soft_labels", False, "Records without a --soft_
                   "labels as targets (default: an error listing them).")
 flags.DEFINE_string("max_failures", _BUILDER.max_failures, "Clips that may fail or be refused before the "
                     "exit status is 1: a count (3) or a fraction of the rows (0.05).")
+flags.DEFINE_float("max_record_seconds", _BUILDER.max_record_seconds, "Without --clip_seconds, a file longer "
+                   "than this (s, from its header) fails before decoding, with a line suggesting --clip_seconds "
+                   "(a whole-file record is held in memory); the other files are built. 0 = no limit.")
+flags.register_validator("max_record_seconds", lambda v: v >= 0, message="--max_record_seconds must be >= 0")
 flags.DEFINE_bool("allow_outside_root", _BUILDER.allow_outside_root, "Read files a table names outside its "
                   "root (absolute paths, '..', URLs, symlinks out); refused per row otherwise.")
 
@@ -219,7 +223,7 @@ def main(argv):
         audio, lyrics, segments = load_params_json(FLAGS.params_json)
         builder = BuilderParams(clips_per_shard=FLAGS.clips_per_shard, num_workers=FLAGS.num_workers,
                                 top_n_tags=FLAGS.top_n, split=FLAGS.split, keep_waveform=FLAGS.keep_waveform,
-                                store_segments=FLAGS.store_segments)
+                                store_segments=FLAGS.store_segments, max_record_seconds=FLAGS.max_record_seconds)
         collection = _collection()
         kwargs = dict(audio_params=audio, lyrics_params=lyrics, segment_params=segments,
                       builder_params=builder, tags_file=FLAGS.tags_file)

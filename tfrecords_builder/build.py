@@ -153,13 +153,18 @@ def build_lyrics_vocabulary(collection: Collection, params: LyricsParams):
     return Vocabulary.build(token_lists, params), sum(1 for t in token_lists if t)
 
 
-def _fingerprint(config: Dict[str, dict], tags: Sequence[str], vocab_tokens: Sequence[str]) -> str:
+def _fingerprint(config: Dict[str, dict], tags: Sequence[str], vocab_tokens: Sequence[str],
+                 whole_files: bool = False) -> str:
+    """SHA-256 of what changes record contents; ``whole_files``: some record is a whole file, so
+    the record-length limit decides which files fail (a rerun with another limit rebuilds)."""
     content = {
         "schema_version": SCHEMA_VERSION,
         "audio": config["audio"], "lyrics": config["lyrics"], "segments": config["segments"],
         "keep_waveform": config["builder"]["keep_waveform"], "store_segments": config["builder"]["store_segments"],
         "tags": list(tags), "vocab": list(vocab_tokens),
     }
+    if whole_files:
+        content["max_record_seconds"] = config["builder"]["max_record_seconds"]
     return hashlib.sha256(json.dumps(content, sort_keys=True, ensure_ascii=False).encode("utf-8")).hexdigest()
 
 
@@ -196,7 +201,8 @@ def prepare(collection: Collection, *, audio_params: AudioParams = AudioParams()
                   train_lyrics_documents=documents)
     config = {"audio": to_dict(audio_params), "lyrics": to_dict(lyrics_params),
               "segments": to_dict(segment_params), "builder": to_dict(builder_params), "source": source}
-    fingerprint = _fingerprint(config, choice.tags, vocab.tokens)
+    fingerprint = _fingerprint(config, choice.tags, vocab.tokens,
+                               whole_files=any(task.span_seconds is None for task in tasks))
     process_config = process.ProcessConfig(audio=audio_params, lyrics=lyrics_params, segments=segment_params,
                                            builder=builder_params, vocab_words=tuple(vocab.words))
     return Prepared(tags=choice, tasks=tasks, vocab_tokens=vocab.tokens, process_config=process_config,
@@ -250,8 +256,9 @@ class ClipRunner:
     """
 
     def __init__(self, config: process.ProcessConfig, workers: int, pool: Optional[bool] = None,
-                 probe_clips: Optional[int] = None, pool_min_seconds: Optional[float] = None):
+                 probe_clips: Optional[int] = None, pool_min_seconds: Optional[float] = None, clock=None):
         self.config = config
+        self.clock = clock  # StageClock for the clips processed in this process (None: not timed)
         self.workers = workers
         self.pool = pool
         self.probe_clips = PROBE_CLIPS if probe_clips is None else probe_clips
@@ -293,7 +300,7 @@ class ClipRunner:
             self.workers_used = min(self.workers, len(tasks))
             yield from self._pooled(tasks, self.workers_used)
             return
-        processor = process.ClipProcessor(self.config)
+        processor = process.ClipProcessor(self.config, clock=self.clock)
         if not use_pool:
             yield from self._in_process(tasks, processor)
             return
@@ -316,7 +323,8 @@ def build_records(collection: Collection, out_dir: str, *, audio_params: AudioPa
                   lyrics_params: LyricsParams = LyricsParams(), segment_params: SegmentParams = SegmentParams(),
                   builder_params: BuilderParams = BuilderParams(), tags_file: Optional[str] = None,
                   progress: bool = True, pool: Optional[bool] = None, clip_params: ClipParams = ClipParams(),
-                  soft_labels: Optional[str] = None, allow_missing_soft_labels: bool = False) -> BuildResult:
+                  soft_labels: Optional[str] = None, allow_missing_soft_labels: bool = False,
+                  clock=None) -> BuildResult:
     """Build (or resume) a records directory from ``collection``; see the module docstring.
 
     Args:
@@ -329,15 +337,21 @@ def build_records(collection: Collection, out_dir: str, *, audio_params: AudioPa
       pool: True = always use a worker pool, False = never, None = decide by timing the first
         clips (``ClipRunner``); ``builder_params.num_workers`` sets the pool size.
       clip_params, soft_labels, allow_missing_soft_labels: see ``prepare``.
+      clock: a ``musictag_tf.audio.stages.StageClock`` timing "prepare", "write" and every
+        per-clip stage run in this process (benchmarks/bench_builder.py); None = not timed.
 
     Returns:
       BuildResult with the manifest (also written to ``out_dir/manifest.json``).
     """
+    from musictag_tf.audio.stages import NO_CLOCK
+
+    timer = NO_CLOCK if clock is None else clock
     started = time.time()
-    prepared = prepare(collection, audio_params=audio_params, lyrics_params=lyrics_params,
-                       segment_params=segment_params, builder_params=builder_params, tags_file=tags_file,
-                       clip_params=clip_params, soft_labels=soft_labels,
-                       allow_missing_soft_labels=allow_missing_soft_labels)
+    with timer("prepare"):
+        prepared = prepare(collection, audio_params=audio_params, lyrics_params=lyrics_params,
+                           segment_params=segment_params, builder_params=builder_params, tags_file=tags_file,
+                           clip_params=clip_params, soft_labels=soft_labels,
+                           allow_missing_soft_labels=allow_missing_soft_labels)
     tf.io.gfile.makedirs(out_dir)
     with writer_lib.BuildLock(out_dir):
         manifest_path = os.path.join(out_dir, manifest_lib.MANIFEST_NAME)
@@ -355,7 +369,7 @@ def build_records(collection: Collection, out_dir: str, *, audio_params: AudioPa
             else:
                 todo.append(plan)
         tasks = [task for plan in todo for task in plan.tasks]
-        runner = ClipRunner(prepared.process_config, resolve_workers(builder_params.num_workers), pool)
+        runner = ClipRunner(prepared.process_config, resolve_workers(builder_params.num_workers), pool, clock=clock)
         bar = _Progress(len(tasks), progress)
         audio_seconds = 0.0
         outcomes = runner.run(tasks)
@@ -364,10 +378,12 @@ def build_records(collection: Collection, out_dir: str, *, audio_params: AudioPa
                 with writer_lib.ShardWriter(out_dir, plan, len(prepared.tags.tags)) as shard:
                     for _ in plan.tasks:
                         outcome = next(outcomes)
-                        shard.add(outcome)
+                        with timer("write"):
+                            shard.add(outcome)
                         audio_seconds += outcome.seconds
                         bar.update(outcome)
-                    summaries[plan.name] = shard.commit()
+                    with timer("write"):
+                        summaries[plan.name] = shard.commit()
         finally:
             outcomes.close()
             bar.close()

@@ -5,7 +5,11 @@ the Beam pipeline, so both write identical records:
 
 1. ``load_audio`` (tf.io.gfile bytes -> libsndfile -> mono -> soxr HQ to 16 kHz), float32
    [samples] in [-1, 1]; for a clip of a long file (``--clip_seconds``) only its span is
-   decoded (``musictag_tf.audio.clips.read_span``: a seek, not the whole file per clip);
+   decoded (``musictag_tf.audio.clips.read_span``: a seek, not the whole file per clip), so
+   memory holds one clip whatever the file's length. A whole file (no ``--clip_seconds``) is
+   one record held in memory, so a file whose header says it lasts longer than
+   ``BuilderParams.max_record_seconds`` is refused before decoding (a failure naming the file
+   and suggesting ``--clip_seconds``; the other files are built);
 2. the source's promised duration (MTAT file names) is checked: libmpg123 decodes a truncated
    header-less mp3 *silently* to fewer samples, so a clip more than
    ``DURATION_TOLERANCE`` short of it is a failure ("truncated");
@@ -108,13 +112,19 @@ class ClipOutcome:
 
 
 class ClipProcessor:
-    """Holds the per-worker state (vocabulary) and the settings; call ``process_clip`` with it."""
+    """Holds the per-worker state (vocabulary) and the settings; call ``process_clip`` with it.
 
-    def __init__(self, config: ProcessConfig):
+    clock: a ``musictag_tf.audio.stages.StageClock`` to time each stage of every clip
+    (benchmarks/bench_builder.py); the default measures nothing.
+    """
+
+    def __init__(self, config: ProcessConfig, clock=None):
+        from musictag_tf.audio.stages import NO_CLOCK
         from musictag_tf.lyrics.vocab import Vocabulary
 
         self.config = config
         self.vocab = Vocabulary(list(config.vocab_words))
+        self.clock = NO_CLOCK if clock is None else clock
 
 
 def _lyrics_ids(text: str, processor: ClipProcessor) -> np.ndarray:
@@ -155,42 +165,76 @@ def check_duration(waveform: np.ndarray, task: ClipTask, sample_rate: int) -> No
                                                 f"{task.expected_seconds:g} s (file name)")
 
 
+def check_record_length(task: ClipTask, max_seconds: float) -> None:
+    """AudioDecodeError when a whole-file record (no ``--clip_seconds``) would exceed ``max_seconds``.
+
+    The duration comes from the header (no decoding), so a 3-hour file is refused before its
+    audio is held in memory. Clips (``task.span_seconds``) and an unreadable header pass: the
+    clip holds only its span, and the decoder reports the unreadable file itself. For a URL
+    (gs://) reading the header fetches the file's bytes once more (``clips.file_duration``).
+    """
+    from musictag_tf.audio.clips import file_duration
+
+    if task.span_seconds is not None or not max_seconds:
+        return
+    try:
+        seconds = file_duration(task.audio_path)
+    except AudioDecodeError:
+        return
+    if seconds > max_seconds:
+        raise AudioDecodeError(task.audio_path, f"too long for one record: {seconds:.1f} s, the limit is "
+                                                f"{max_seconds:g} s (BuilderParams.max_record_seconds); cut it "
+                                                "into clips with --clip_seconds (e.g. 29.1)")
+
+
 def process_clip(task: ClipTask, processor: ClipProcessor) -> ClipOutcome:
-    """One clip -> ClipOutcome with the serialised Example, or with the failure reason."""
+    """One clip -> ClipOutcome with the serialised Example, or with the failure reason.
+
+    Stages timed by ``processor.clock``: open+seek, decode, downmix, resample (``read_span``; a
+    whole file is one "decode" stage), check, log_mel, segments, lyrics, encode.
+    """
     from musictag_tf.audio.features import compute_log_mel
     from musictag_tf.audio.clips import read_span
     from musictag_tf.audio.io import check_audio_usable, load_audio
     from musictag_tf.audio.segmentation import find_segments
 
     config = processor.config
+    clock = processor.clock
     rate = config.audio.sample_rate
     outcome = ClipOutcome(clip_id=task.clip_id, split=task.split, audio_path=task.relative_path)
     try:
         if task.span_seconds is not None:
-            waveform = read_span(task.audio_path, task.start_seconds or 0.0, task.span_seconds, rate)
+            waveform = read_span(task.audio_path, task.start_seconds or 0.0, task.span_seconds, rate, clock=clock)
         else:
-            waveform = load_audio(task.audio_path, rate)
-        check_duration(waveform, task, rate)
-        for message in check_audio_usable(waveform, task.audio_path, rate):
-            prefix = f"{task.audio_path}: "
-            reason = message[len(prefix):] if message.startswith(prefix) else message
-            outcome.warnings.append(Failure(path=task.audio_path, clip_id=task.clip_id, reason=reason))
+            check_record_length(task, config.builder.max_record_seconds)
+            with clock("decode"):
+                waveform = load_audio(task.audio_path, rate)
+        with clock("check"):
+            check_duration(waveform, task, rate)
+            for message in check_audio_usable(waveform, task.audio_path, rate):
+                prefix = f"{task.audio_path}: "
+                reason = message[len(prefix):] if message.startswith(prefix) else message
+                outcome.warnings.append(Failure(path=task.audio_path, clip_id=task.clip_id, reason=reason))
     except AudioDecodeError as exc:
         outcome.failure = Failure(path=task.audio_path, reason=exc.reason, clip_id=task.clip_id)
         return outcome
-    log_mel = compute_log_mel(waveform, config.audio)
-    if config.builder.store_segments:
-        segments = [float(s) for s in find_segments(log_mel, config.audio, config.segments)]
-    else:
-        segments = [0.0]
-    text, ids = _lyrics(task, processor, outcome.warnings)
-    record = schema.ClipRecord(
-        clip_id=task.clip_id, audio_path=task.relative_path, split=task.split,
-        waveform=waveform if config.builder.keep_waveform else None, sample_rate=rate,
-        log_mel=log_mel, lyrics_ids=ids, lyrics_text=text, tags=task.tags,
-        energy=task.energy, stress=task.stress, quadrant=task.quadrant, segment_starts=segments,
-        tag_targets=task.tag_targets)
-    outcome.example = schema.encode_example(record)
+    with clock("log_mel"):
+        log_mel = compute_log_mel(waveform, config.audio)
+    with clock("segments"):
+        if config.builder.store_segments:
+            segments = [float(s) for s in find_segments(log_mel, config.audio, config.segments)]
+        else:
+            segments = [0.0]
+    with clock("lyrics"):
+        text, ids = _lyrics(task, processor, outcome.warnings)
+    with clock("encode"):
+        record = schema.ClipRecord(
+            clip_id=task.clip_id, audio_path=task.relative_path, split=task.split,
+            waveform=waveform if config.builder.keep_waveform else None, sample_rate=rate,
+            log_mel=log_mel, lyrics_ids=ids, lyrics_text=text, tags=task.tags,
+            energy=task.energy, stress=task.stress, quadrant=task.quadrant, segment_starts=segments,
+            tag_targets=task.tag_targets)
+        outcome.example = schema.encode_example(record)
     outcome.tags = tuple(task.tags)
     outcome.has_lyrics = record.has_lyrics
     outcome.has_emotion = task.quadrant != schema.UNKNOWN_LABEL or task.energy != schema.UNKNOWN_LABEL \

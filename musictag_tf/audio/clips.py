@@ -31,6 +31,7 @@ from typing import List, Tuple
 
 import numpy as np
 
+from musictag_tf.audio.stages import NO_CLOCK
 from musictag_tf.errors import AudioDecodeError
 from musictag_tf.params import ConfigError
 
@@ -125,18 +126,23 @@ def _margin_frames(file_rate: int, sample_rate: int) -> int:
     return max(1, int(math.ceil(SPAN_MARGIN_SECONDS * file_rate / period))) * period
 
 
-def read_span(path: str, start_seconds: float, seconds: float, sample_rate: int = 16000) -> np.ndarray:
+def read_span(path: str, start_seconds: float, seconds: float, sample_rate: int = 16000,
+              clock=NO_CLOCK) -> np.ndarray:
     """Decode ``[start, start + seconds)`` of ``path``: float32 mono [samples] at ``sample_rate``.
 
     The output holds ``round(seconds · sample_rate)`` samples (fewer when the file ends
-    earlier). Raises AudioDecodeError (unreadable, corrupt, nothing decoded, non-finite).
+    earlier). Memory: one span (+ margins) at the file's rate, whatever the file's length.
+    ``clock``: a ``musictag_tf.audio.stages.StageClock`` timing open/seek, decode, downmix and
+    resample. Raises AudioDecodeError (unreadable, corrupt, nothing decoded, non-finite).
     """
     import soundfile as sf
 
-    from musictag_tf.audio.io import _to_mono_resampled
+    from musictag_tf.audio.io import downmix, resample
 
     path = os.fspath(path)
-    with _open(path) as sound:
+    with clock("open+seek"):
+        sound = _open(path)
+    with sound:
         rate = sound.samplerate
         margin = _margin_frames(rate, sample_rate)
         first = int(round(start_seconds * rate))
@@ -145,15 +151,21 @@ def read_span(path: str, start_seconds: float, seconds: float, sample_rate: int 
         wanted = int(round(seconds * rate)) + before + margin
         try:
             if first:
-                sound.seek(first)
-            samples = sound.read(frames=wanted, dtype="float32", always_2d=True)
+                with clock("open+seek"):
+                    sound.seek(first)
+            with clock("decode"):
+                samples = sound.read(frames=wanted, dtype="float32", always_2d=True)
         except (sf.LibsndfileError, RuntimeError) as exc:
             raise AudioDecodeError(path, f"corrupt audio at {start_seconds:.2f} s: {exc}") from exc
     if samples.shape[0] <= before:
         raise AudioDecodeError(path, f"no audio decoded at {start_seconds:.2f} s (file shorter than its header says?)")
-    if not np.all(np.isfinite(samples)):
-        raise AudioDecodeError(path, "corrupt audio: decoded samples contain NaN or infinity")
-    mono = _to_mono_resampled(samples, rate, sample_rate)
+    with clock("downmix"):
+        if not np.all(np.isfinite(samples)):
+            raise AudioDecodeError(path, "corrupt audio: decoded samples contain NaN or infinity")
+        mono = downmix(samples)
+    del samples
+    with clock("resample"):
+        mono = resample(mono, rate, sample_rate)
     offset = before * sample_rate // rate  # exact: before is a whole number of periods (or 0)
     count = int(round(seconds * sample_rate))
     return np.ascontiguousarray(mono[offset:offset + count])

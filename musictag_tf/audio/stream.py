@@ -128,7 +128,7 @@ def stream_audio(path, sample_rate: int = 16000, params: StreamParams = StreamPa
             if not np.all(np.isfinite(samples)):
                 raise AudioDecodeError(path, "corrupt audio: decoded samples contain NaN or infinity")
             decoded += samples.shape[0]
-            mono = samples.mean(axis=1, dtype=np.float32) if samples.shape[1] > 1 else samples[:, 0]
+            mono = audio_io.downmix(samples)
             del samples
             out = mono if resampler is None else resampler.resample_chunk(np.ascontiguousarray(mono))
             if out.shape[0]:
