@@ -217,7 +217,8 @@ class TaggingGraph:
         slots and for windows past num_windows)."""
         index = tf.stack([rows, columns], axis=1)
         weights = attention["attention"]
-        result = {"attention": tf.scatter_nd(index, weights, tf.concat([[batch, max_windows], tf.shape(weights)[1:]], 0))}
+        shape = tf.concat([[batch, max_windows], tf.shape(weights)[1:]], 0)
+        result = {"attention": tf.scatter_nd(index, weights, shape)}
         offset = tf.cast(tf.cast(window_starts, tf.float64) / float(self.spec.audio.sample_rate), tf.float32)[:, None]
         for key in ("attention_start_seconds", "attention_end_seconds"):
             within = attention[key]  # [V, K], s within the window, -1 unused
