@@ -207,7 +207,6 @@ class TaggingGraph:
             result["quadrant"] = tf.gather(names, tf.argmax(quadrant, axis=1))
         return result
 
-
     def clip_attention(self, attention: Dict[str, tf.Tensor], rows, columns, window_starts, batch,
                        max_windows) -> Dict[str, tf.Tensor]:
         """Per-window attention [V, ...] (V valid windows at (rows, columns), starting at
@@ -218,13 +217,15 @@ class TaggingGraph:
         index = tf.stack([rows, columns], axis=1)
         weights = attention["attention"]
         shape = tf.concat([[batch, max_windows], tf.shape(weights)[1:]], 0)
-        result = {"attention": tf.scatter_nd(index, weights, shape)}
+        result = {"attention": tf.ensure_shape(tf.scatter_nd(index, weights, shape),
+                                               [None, None] + weights.shape[1:].as_list())}
         offset = tf.cast(tf.cast(window_starts, tf.float64) / float(self.spec.audio.sample_rate), tf.float32)[:, None]
         for key in ("attention_start_seconds", "attention_end_seconds"):
             within = attention[key]  # [V, K], s within the window, -1 unused
             absolute = tf.where(within >= 0, within + offset, -1.0)
             empty = tf.fill(tf.concat([[batch, max_windows], tf.shape(within)[1:]], 0), -1.0)
-            result[key] = tf.tensor_scatter_nd_update(empty, index, absolute)
+            result[key] = tf.ensure_shape(tf.tensor_scatter_nd_update(empty, index, absolute),
+                                          [None, None] + within.shape[1:].as_list())
         return result
 
 
@@ -315,6 +316,7 @@ class ServingArchive:
 
     archive: keras.export.ExportArchive
     endpoints: Dict[str, object]
+    attention_shape: Optional[tuple] = None  # (r rows, K segment slots) of the attention outputs, if any
 
     def __getattr__(self, name):
         endpoints = self.__dict__.get("endpoints", {})
@@ -407,7 +409,7 @@ def build_archive(source: ModelSource, staging_dir: str,
                                      tf.TensorSpec([None, max_tokens], tf.int32, name="lyrics_ids")])
     if spec.model.variant in variants.EMBEDDING_LAYERS:
         add("embed", _embed_fn(source.model, spec, graph), [wave_any, ids_any])
-    return ServingArchive(archive, endpoints)
+    return ServingArchive(archive, endpoints, graph.attention_shape())
 
 
 def attention_model_for(source: ModelSource) -> Optional[keras.Model]:
