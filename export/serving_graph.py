@@ -349,7 +349,7 @@ def build_archive(source: ModelSource, staging_dir: str,
         tokenizer = CoreOpsTokenizer(spec.lyrics)
         archive.track(vocab_table)
         archive.track(tokenizer)
-    explained = attention_model_for(source)
+    explained = attention_model_for(source.model, spec)
     if explained is not None:
         archive.track(explained)
     graph = TaggingGraph(source.model, spec, config, tag_table, vocab_table, tokenizer,
@@ -412,13 +412,14 @@ def build_archive(source: ModelSource, staging_dir: str,
     return ServingArchive(archive, endpoints, graph.attention_shape())
 
 
-def attention_model_for(source: ModelSource) -> Optional[keras.Model]:
-    """The probability model with cnn_sam's attention outputs (model.attention.with_attention),
-    or None for a model without SelfAttention (audio_vgg, musicnn, ...: signatures unchanged)."""
+def attention_model_for(model: keras.Model, spec: variants.ModelSpec) -> Optional[keras.Model]:
+    """The probability ``model`` with cnn_sam's attention outputs (model.attention.with_attention),
+    or None for a model without SelfAttention (audio_vgg, musicnn, ...: outputs unchanged).
+    The SavedModel signatures and the TFLite window model both use it."""
     from musictag_tf.model import attention as attention_lib
-    if not attention_lib.has_attention(source.model):
+    if not attention_lib.has_attention(model):
         return None
-    return attention_lib.with_attention(source.model, source.spec)
+    return attention_lib.with_attention(model, spec)
 
 
 def _embed_fn(model: keras.Model, spec: variants.ModelSpec, graph: TaggingGraph):

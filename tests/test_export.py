@@ -216,6 +216,16 @@ def test_saved_model_runs_in_a_fresh_process_without_this_project(exported, tmp_
     direct = tflite.run_keras(model, windows, window_ids)
     for head in ALL_HEADS:
         np.testing.assert_allclose(result["tag_windows"][head], direct[head], atol=1e-5)
+    # cnn_sam's attention outputs (issue 13 item 6), read in that process, are the run's --attention
+    from musictag_tf.tag.attention import AttentionExplainer
+    explainer = AttentionExplainer(str(exported["root"] / "run"))
+    for i in range(2):
+        clip_windows, starts = windows_lib.split_windows(waves[i], explainer.window_params)
+        weights, start, _ = explainer.window_attention(clip_windows)
+        np.testing.assert_allclose(result["tag_audio"]["attention"][i], weights, atol=1e-5)
+        np.testing.assert_allclose(result["tag_audio"]["attention_start_seconds"][i],
+                                   np.where(start >= 0, start + starts[:, None] / 16000.0, -1), atol=1e-5)
+    np.testing.assert_allclose(result["tag_windows"]["attention"], explainer.window_attention(windows)[0], atol=1e-5)
 
 
 def _saved_model_cli():

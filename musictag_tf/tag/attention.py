@@ -1,10 +1,11 @@
 """``musictag tag --attention``: where cnn_sam listened, per window, in seconds of the file.
 
-For a cnn_sam training run (``--model=<model_dir>``) or its SavedModel export (``--model=<export
-dir>/saved_model``), each tagged file (or clip, with ``--clip_seconds``) is decoded again, cut
-into the tagger's windows and run through ``musictag_tf.model.attention.attention_model`` (run)
-or the SavedModel's ``tag_windows`` signature, whose ``attention`` outputs are the same numbers
-(export/serving_graph.py); its JSON object gains::
+For a cnn_sam training run (``--model=<model_dir>``) or its export (``--model=<export
+dir>/saved_model`` or a ``.tflite`` file), each tagged file (or clip, with ``--clip_seconds``)
+is decoded again, cut into the tagger's windows and run through
+``musictag_tf.model.attention.attention_model`` (run), the SavedModel's ``tag_windows``
+signature or the TFLite window model, whose attention outputs are the same numbers
+(export/serving_graph.py, export/tflite.py); its JSON object gains::
 
     "attention": {"window_start_seconds": [...],
                   "segment_start_seconds": [[s, ...] per window],   # used segments only, s of the file
@@ -13,8 +14,9 @@ or the SavedModel's ``tag_windows`` signature, whose ``attention`` outputs are t
 
 and ``--plot`` draws, under the taggram, the attention (mean of the r rows, per segment, as a
 step curve over the file's seconds; overlapping windows are averaged where they overlap).
-TFLite window models carry no attention output (BUILD_NOTES.md says why): ``AttentionError``
-says so, as it does for models without self-attention (audio_vgg, the shipped musicnn models).
+A cnn_sam TFLite window model has the same three outputs per window (export/tflite.py), used
+likewise. ``AttentionError`` (one line) for models without self-attention (audio_vgg, the
+shipped musicnn models) and for exports written before these outputs existed.
 """
 
 from __future__ import annotations
@@ -117,13 +119,35 @@ class SavedModelAttentionExplainer(AttentionExplainer):
         return tuple(np.concatenate(values) for values in zip(*parts))
 
 
+class TFLiteAttentionExplainer(AttentionExplainer):
+    """The same attention from a cnn_sam TFLite window model's extra outputs (export.tflite).
+
+    Args:
+      tagger: a musictag_tf.tag.backends.TFLiteTagger.
+      hop_samples: window hop (None: the export's).
+    """
+
+    def __init__(self, tagger, hop_samples: Optional[int] = None):
+        if not set(artifacts.ATTENTION_OUTPUTS.values()) <= set(tagger.runner.output_names):
+            raise AttentionError(tagger.info.path, "--attention: this TFLite model has no attention outputs "
+                                                   "(cnn_sam only, exported by this version of musictag-export)")
+        self.runner = tagger.runner
+        self.max_tokens = tagger.info.max_tokens
+        self.window_params = tagger.window_params(hop_samples)
+        self.sample_rate = tagger.info.sample_rate
+
+    def window_attention(self, windows: np.ndarray):
+        out = self.runner(windows, np.zeros([len(windows), self.max_tokens], np.int32))
+        return tuple(out[key] for key in artifacts.ATTENTION_OUTPUTS.values())
+
+
 def load_explainer(model: str, tagger, hop_samples: Optional[int] = None) -> AttentionExplainer:
-    """The explainer for ``--model``: the SavedModel tagger's own signatures, else a training run."""
-    if getattr(tagger.info, "kind", "") == "saved_model":
+    """The explainer for ``--model``: the SavedModel's or TFLite model's own outputs, else a training run."""
+    kind = getattr(tagger.info, "kind", "")
+    if kind == "saved_model":
         return SavedModelAttentionExplainer(tagger, hop_samples)
-    if getattr(tagger.info, "kind", "") == "tflite":
-        raise AttentionError(model, "--attention: TFLite models have no attention output; use the "
-                                    "SavedModel or the training run")
+    if kind == "tflite":
+        return TFLiteAttentionExplainer(tagger, hop_samples)
     return AttentionExplainer(model, hop_samples)
 
 
