@@ -431,7 +431,8 @@ def test_tflite_variants_are_builtin_only_and_track_keras(exported, mtat_clip):
         assert tflite.non_builtin_ops(ops) == [] and "RFFT2D" in ops
         assert ops == meta["tflite"][variant]["ops"]
         got = tflite.run_tflite(path, windows, ids)
-        assert set(got) == set(ALL_HEADS) | {tflite.VALID_OUTPUT}  # valid: fraction of finite samples
+        # valid: fraction of finite samples; attention*: cnn_sam's (test_tflite_window_model_returns_the_attention)
+        assert set(got) == set(ALL_HEADS) | {tflite.VALID_OUTPUT} | set(artifacts.ATTENTION_OUTPUTS.values())
         np.testing.assert_array_equal(got[tflite.VALID_OUTPUT], 1.0)
         for head, diff in tflite.max_abs_difference(reference, got).items():
             assert diff < tolerance, (variant, head, diff)
@@ -455,6 +456,34 @@ def test_tflite_matmul_stft_rebuild_keeps_weights(exported, tmp_path):
     diff = tflite.max_abs_difference(tflite.run_keras(source.model, windows, ids),
                                      tflite.run_tflite(models[0].path, windows, ids))
     assert max(diff.values()) < 1e-4
+
+
+def test_tflite_window_model_returns_the_attention(exported):
+    """Issue 13 item 6: the cnn_sam window model's attention outputs are the run's Keras attention,
+    in every variant, and ``musictag tag --attention`` on the .tflite gives the run's JSON."""
+    from export import tflite
+    from musictag_tf.tag import backends
+    from musictag_tf.tag.attention import AttentionExplainer, load_explainer
+
+    explainer = AttentionExplainer(str(exported["root"] / "run"))
+    wave = _clip(exported["spec"], 2.3, 11)
+    windows, _ = windows_lib.split_windows(wave, explainer.window_params)
+    weights, start, end = explainer.window_attention(windows)
+    meta = json.loads((exported["tflite_dir"] / "musictag.json").read_text(encoding="utf-8"))
+    assert (meta["attention"]["rows"], meta["attention"]["segments"]) == weights.shape[1:]
+    ids = np.zeros((len(windows), 16), np.int32)
+    for variant, tolerance in (("float32", 1e-5), ("float16", 2e-3), ("dynamic_int8", 5e-2)):
+        got = tflite.run_tflite(str(exported["tflite_dir"] / f"model_{variant}.tflite"), windows, ids)
+        assert np.max(np.abs(got["attention"] - weights)) < tolerance, variant
+        # the segments come from the log-mel (no learned weights; kept float32 in every variant)
+        np.testing.assert_allclose(got["attention_start_seconds"], start, atol=1e-5)
+        np.testing.assert_allclose(got["attention_end_seconds"], end, atol=1e-5)
+    path = str(exported["tflite_dir"] / "model_float32.tflite")
+    served, run = load_explainer(path, backends.load_tagger(path)).explain(wave), explainer.explain(wave)
+    assert served["window_start_seconds"] == run["window_start_seconds"]
+    assert served["segment_start_seconds"] == run["segment_start_seconds"]
+    for got, want in zip(served["weights"], run["weights"]):
+        np.testing.assert_allclose(got, want, atol=2e-5)
 
 
 # ----------------------------------------------------------------------------- trained model (slow)

@@ -351,12 +351,13 @@ def test_saved_model_attention_equals_the_keras_attention(export_dir, served):
     # tag_examples: each clip its own length; windows past a clip's num_windows are 0 / -1
     blobs = [_example_bytes("long", int(2.6 * CHUNK), 1), _example_bytes("short", CHUNK // 2, 2)]
     out = served.signatures["tag_examples"](examples=tf.constant(blobs))
-    assert out["num_windows"].numpy().tolist() == [4, 1]
+    assert out["num_windows"].numpy().tolist() == [5, 1]  # 2.6 windows: hop 1/2, the last end-aligned
     for b, blob in enumerate(blobs):
         example = tf.train.Example.FromString(blob)
         pcm = np.frombuffer(example.features.feature["waveform"].bytes_list.value[0], "<i2")
         weights, start, end, _ = _keras_attention(run_dir, pcm.astype(np.float32) / schema.WAVEFORM_SCALE)
         n = len(weights)
+        assert n == out["num_windows"].numpy()[b]
         np.testing.assert_allclose(out["attention"].numpy()[b, :n], weights, atol=1e-5)
         np.testing.assert_allclose(out["attention_start_seconds"].numpy()[b, :n], start, atol=1e-5)
         np.testing.assert_allclose(out["attention_end_seconds"].numpy()[b, :n], end, atol=1e-5)
