@@ -286,6 +286,31 @@ def test_tag_examples_on_non_utf8_bytes_raises_invalid_argument(served):
     _check_outputs(served.signatures["tag_examples"](examples=tf.constant([good, good])), 2)  # still tags
 
 
+@SIGNATURE_EXAMPLES
+@given(data=st.data())
+def test_examples_check_accepts_exactly_what_parse_example_accepts(data):
+    """The tag_examples pre-check (serving_graph.check_examples_parse) changes no valid behaviour:
+    random bytes and cut / corrupted real Examples pass it iff ``tf.io.parse_example`` parses them."""
+    from export.serving_graph import check_examples_parse, example_feature_spec
+    good = _example_bytes("c", 300, data.draw(st.integers(0, 9)))
+    cut = st.integers(0, len(good)).map(lambda n: good[:n])
+    flipped = st.tuples(st.integers(0, len(good) - 1), st.integers(0, 255)).map(
+        lambda p: good[:p[0]] + bytes([p[1]]) + good[p[0] + 1:])
+    blob = data.draw(st.one_of(st.binary(max_size=60), cut, flipped, st.just(good)))
+    try:
+        tf.io.parse_example(tf.constant([blob]), example_feature_spec())
+        parses = True
+    except (tf.errors.InvalidArgumentError, UnicodeDecodeError):
+        parses = False
+    try:
+        check_examples_parse(tf.constant([blob]))
+        passes = True
+    except tf.errors.InvalidArgumentError as exc:
+        assert "not serialized tf.train.Examples" in exc.message
+        passes = False
+    assert passes == parses
+
+
 @pytest.mark.slow
 def test_lyrics_text_that_is_not_utf8_raises_invalid_argument(served):
     """The --lyrics rule (musictag_tf.lyrics.encode.read_lyrics_file refuses such files) in the graph."""
