@@ -353,7 +353,8 @@ def test_attention_outputs_are_in_every_tagging_signature_def(export_dir):
         dims = {key: [d.size for d in outputs[key].tensor_shape.dim] for key in ATTENTION}
         assert all(outputs[key].dtype == tf.float32.as_datatype_enum for key in ATTENTION)
         if name == "tag_windows":
-            assert dims == {"attention": [-1, r, k], "attention_start_seconds": [-1, k], "attention_end_seconds": [-1, k]}
+            assert dims == {"attention": [-1, r, k], "attention_start_seconds": [-1, k],
+                            "attention_end_seconds": [-1, k]}
         else:
             assert dims == {"attention": [-1, -1, r, k], "attention_start_seconds": [-1, -1, k],
                             "attention_end_seconds": [-1, -1, k]}, name
@@ -386,7 +387,8 @@ def test_saved_model_attention_equals_the_keras_attention(export_dir, served):
         np.testing.assert_allclose(out["attention"].numpy()[b, :n], weights, atol=1e-5)
         np.testing.assert_allclose(out["attention_start_seconds"].numpy()[b, :n], start, atol=1e-5)
         np.testing.assert_allclose(out["attention_end_seconds"].numpy()[b, :n], end, atol=1e-5)
-        assert np.all(out["attention"].numpy()[b, n:] == 0) and np.all(out["attention_start_seconds"].numpy()[b, n:] == -1)
+        assert np.all(out["attention"].numpy()[b, n:] == 0)
+        assert np.all(out["attention_start_seconds"].numpy()[b, n:] == -1)
     # tag_windows: per window, seconds within the window
     windows = waves[:, :CHUNK]
     direct = served.signatures["tag_windows"](waveform=tf.constant(windows),
