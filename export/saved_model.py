@@ -47,6 +47,31 @@ string [batch] (Thayer quadrant name, data.schema.QUADRANT_NAMES indexed 2 * ene
 With only energy and stress heads, the quadrant probabilities are their outer product
 (the two heads treated as independent) and are marked ``"quadrant_source": "energy x stress"``
 in musictag.json. ``tag_examples`` also returns ``clip_id``.
+
+Where the model listened (cnn_sam only; issue 13 item 6). A cnn_sam model's tagging signatures
+(``ATTENTION_SIGNATURES``) also return its SelfAttention weights, r = ModelParams.attention_heads
+rows over the K segment slots of each window (the adaptive segments, or the fixed chunks), and
+each segment's place in the clip, so a client can draw them without this project:
+
+* ``attention`` float32 [batch, windows, r, K]: the weights; each row sums to 1 over the
+  window's used slots, 0 on unused slots and on windows past ``num_windows``.
+* ``attention_start_seconds`` float32 [batch, windows, K]: slot start, seconds from the clip's
+  start (the clock of ``window_start_seconds``); -1 for unused slots and windows.
+* ``attention_end_seconds`` float32 [batch, windows, K]: slot end, seconds; -1 likewise.
+
+``tag_windows`` returns them per window row (``attention`` [n, r, K], bounds [n, K] in seconds
+from the window's start). The numbers are those of ``musictag tag --attention`` on the training
+run (musictag_tf.model.attention; tests/test_serving_contract.py checks them within 1e-5).
+A time curve: for each used slot k of window w, weight ``mean_r attention[b, w, :, k]`` over
+[start, end); overlapping windows can be averaged (musictag_tf.tag.attention.attention_curve).
+``musictag.json`` describes them under ``"attention"`` (null for models without attention:
+audio_vgg, the musicnn exports, whose signatures are unchanged).
+
+Bad input: NaN/inf waveforms, empty batches and clips shorter than MIN_DURATION_SECONDS are
+InvalidArgumentErrors; lyrics ids outside [0, vocab_size) are OOV; ``lyrics`` text that is not
+valid UTF-8 is an InvalidArgumentError (the rule of ``musictag tag --lyrics`` files); a
+``tag_examples`` input that is not a tf.train.Example in the record schema is an
+InvalidArgumentError naming its index (never its bytes).
 """
 
 from __future__ import annotations
@@ -57,7 +82,7 @@ import os
 import re
 import shutil
 import tempfile
-from typing import List, Sequence
+from typing import List, Optional, Sequence
 
 import dataclasses
 import tensorflow as tf
@@ -75,10 +100,34 @@ TAGS_ASSET = artifacts.TAGS_FILE
 VOCAB_ASSET = artifacts.VOCAB_FILE
 EXPORT_FORMAT_VERSION = artifacts.EXPORT_FORMAT_VERSION
 SIGNATURES = artifacts.SIGNATURES
+# signatures with the attention outputs (cnn_sam; tag_windows per window, the others per clip)
+ATTENTION_SIGNATURES = ("serving_default", "tag_audio", "tag_lyrics_text", "tag_examples", "tag_windows")
 _VERSION_DIR = re.compile(r"^\d+$")
 
 
-def metadata(source: ModelSource, config: ServingConfig, signatures: Sequence[str]) -> dict:
+def attention_metadata(attention_shape: Optional[tuple]) -> Optional[dict]:
+    """musictag.json's ``attention`` entry: the attention outputs' names, shapes and units (None
+    for a model without them)."""
+    if attention_shape is None:
+        return None
+    rows, segments = attention_shape
+    return {
+        "rows": rows, "segments": segments,
+        "signatures": list(ATTENTION_SIGNATURES),
+        "outputs": {
+            "attention": "float32 [batch, windows, rows, segments]: self-attention weights of each window "
+                         "over its segments; each row sums to 1 over the used segments, 0 elsewhere",
+            "attention_start_seconds": "float32 [batch, windows, segments]: segment start, seconds from the "
+                                       "clip's start; -1 for unused segments and windows past num_windows",
+            "attention_end_seconds": "float32 [batch, windows, segments]: segment end, seconds; -1 likewise",
+        },
+        "tag_windows": "the same per window row ([n, rows, segments], [n, segments]), seconds from the "
+                       "window's start",
+    }
+
+
+def metadata(source: ModelSource, config: ServingConfig, signatures: Sequence[str],
+             attention_shape: Optional[tuple] = None) -> dict:
     """What ``assets.extra/musictag.json`` holds: enough for a client to window and label."""
     spec = source.spec
     return {
@@ -98,6 +147,7 @@ def metadata(source: ModelSource, config: ServingConfig, signatures: Sequence[st
         "quadrant_source": quadrant_source(spec.model.heads),
         "signatures": list(signatures),
         "has_vocabulary": source.vocab_path is not None,
+        "attention": attention_metadata(attention_shape),
     }
 
 
@@ -164,7 +214,7 @@ def export_saved_model(source: ModelSource, base_dir: str, version: int = 0,
         archive.write_out(partial)
         extra = os.path.join(partial, METADATA_DIR)
         tf.io.gfile.makedirs(extra)
-        meta = metadata(source, config, signatures)
+        meta = metadata(source, config, signatures, archive.attention_shape)
         fileio.write_json_atomic(os.path.join(extra, METADATA_NAME), meta)
         if tf.io.gfile.exists(final):
             tf.io.gfile.rmtree(final)

@@ -47,11 +47,15 @@ class TaggingGraph:
       tag_table: int64 row -> tag name (or None when the model has no tag head).
       vocab_table: string token -> int64 id (or None: no text signature).
       tokenizer: CoreOpsTokenizer (or None).
+      attention_model: ``model`` with cnn_sam's attention outputs added
+        (musictag_tf.model.attention.with_attention), or None: no attention outputs.
     """
 
     def __init__(self, model: keras.Model, spec: variants.ModelSpec, config: ServingConfig,
-                 tag_table=None, vocab_table=None, tokenizer=None, quadrant_source: Optional[str] = None):
+                 tag_table=None, vocab_table=None, tokenizer=None, quadrant_source: Optional[str] = None,
+                 attention_model: Optional[keras.Model] = None):
         self.model = model
+        self.attention_model = attention_model
         self.spec = spec
         self.config = config
         self.chunk = spec.chunk_samples
@@ -97,7 +101,11 @@ class TaggingGraph:
             return tf.identity(ids)
 
     def encode_lyrics(self, lyrics: tf.Tensor) -> tf.Tensor:
-        """string [batch] -> int32 [batch, max_tokens] via the core-ops tokenizer + vocabulary asset."""
+        """string [batch] -> int32 [batch, max_tokens] via the core-ops tokenizer + vocabulary asset.
+
+        Text that is not valid UTF-8 is an InvalidArgumentError (``check_utf8``): the rule of
+        ``musictag tag --lyrics``, which refuses such files (musictag_tf.lyrics.encode)."""
+        lyrics = check_utf8(lyrics)
         # A sentinel row keeps the flat token values non-empty: a batch whose texts are all empty
         # ("" = a song without lyrics) failed in the tokenizer's RaggedMask; now it is all padding.
         tokens = self.tokenizer(tf.concat([lyrics, tf.constant(["x"])], axis=0))[:-1]
@@ -107,9 +115,24 @@ class TaggingGraph:
 
     # -- the network over windows
     def run_windows(self, waveform: tf.Tensor, lyrics_ids: tf.Tensor) -> Dict[str, tf.Tensor]:
-        """One forward pass: float32 [n, chunk], int32 [n, max_tokens] -> head -> [n, classes]."""
-        out = self.model({"waveform": waveform, "lyrics_ids": lyrics_ids}, training=False)
-        return {name: tf.cast(out[name], tf.float32) for name in self.heads}
+        """One forward pass: float32 [n, chunk], int32 [n, max_tokens] -> head -> [n, classes];
+        with an attention model also ``attention`` [n, r, K] and ``attention_start_seconds`` /
+        ``attention_end_seconds`` [n, K] (s within the window, -1 for unused slots)."""
+        inputs = {"waveform": waveform, "lyrics_ids": lyrics_ids}
+        if self.attention_model is None:
+            out = self.model(inputs, training=False)
+            return {name: tf.cast(out[name], tf.float32) for name in self.heads}
+        out = self.attention_model(inputs, training=False)
+        result = {name: tf.cast(out[name], tf.float32) for name in self.heads}
+        result.update({key: tf.cast(out[name], tf.float32) for name, key in artifacts.ATTENTION_OUTPUTS.items()})
+        return result
+
+    def attention_shape(self) -> Optional[tuple]:
+        """(r rows, K segment slots) of the attention outputs, or None without them."""
+        if self.attention_model is None:
+            return None
+        shape = self.attention_model.output["attention_weights"].shape
+        return int(shape[1]), int(shape[2])
 
     def tag(self, waveform: tf.Tensor, num_samples: tf.Tensor, lyrics_ids: tf.Tensor) -> Dict[str, tf.Tensor]:
         """Tag clips of any length.
@@ -146,9 +169,16 @@ class TaggingGraph:
             return self.run_windows(windows, tf.gather(lyrics_ids, g_rows))
 
         spec = {name: tf.TensorSpec([None, size], tf.float32) for name, size in self.head_sizes.items()}
+        attention_shape = self.attention_shape()
+        if attention_shape is not None:
+            r, k = attention_shape
+            spec["attention"] = tf.TensorSpec([None, r, k], tf.float32)
+            spec["attention_start_seconds"] = spec["attention_end_seconds"] = tf.TensorSpec([None, k], tf.float32)
         grouped = tf.map_fn(forward, (rows_g, starts_g), fn_output_signature=spec, parallel_iterations=1)
-        per_window = {name: tf.reshape(value, [-1, self.head_sizes[name]])[:count]
+        per_window = {name: tf.reshape(value, [-1] + value.shape[2:].as_list())[:count]
                       for name, value in grouped.items()}
+        attention = {name: per_window.pop(name) for name in list(per_window)
+                     if name in artifacts.ATTENTION_OUTPUTS.values()}
 
         outputs = {}
         for name, value in per_window.items():
@@ -168,12 +198,83 @@ class TaggingGraph:
         for name in params_lib.EMOTION_HEADS:
             if name in outputs:
                 result[artifacts.PROBABILITY_OUTPUTS[name]] = outputs[name]
+        if attention:
+            result.update(self.clip_attention(attention, rows, columns, window_starts, batch, max_windows))
         quadrant = emotion.quadrant_probabilities(outputs)
         if quadrant is not None:
             result[artifacts.PROBABILITY_OUTPUTS["quadrant"]] = quadrant
             names = tf.constant(emotion.QUADRANT_NAMES)
             result["quadrant"] = tf.gather(names, tf.argmax(quadrant, axis=1))
         return result
+
+    def clip_attention(self, attention: Dict[str, tf.Tensor], rows, columns, window_starts, batch,
+                       max_windows) -> Dict[str, tf.Tensor]:
+        """Per-window attention [V, ...] (V valid windows at (rows, columns), starting at
+        ``window_starts`` samples) -> ``attention`` float32 [batch, windows, r, K] (0 past a clip's
+        num_windows) and ``attention_start_seconds`` / ``attention_end_seconds`` float32
+        [batch, windows, K] in seconds of the clip (window start + segment bound; -1 for unused
+        slots and for windows past num_windows)."""
+        index = tf.stack([rows, columns], axis=1)
+        weights = attention["attention"]
+        shape = tf.concat([[batch, max_windows], tf.shape(weights)[1:]], 0)
+        result = {"attention": tf.ensure_shape(tf.scatter_nd(index, weights, shape),
+                                               [None, None] + weights.shape[1:].as_list())}
+        offset = tf.cast(tf.cast(window_starts, tf.float64) / float(self.spec.audio.sample_rate), tf.float32)[:, None]
+        for key in ("attention_start_seconds", "attention_end_seconds"):
+            within = attention[key]  # [V, K], s within the window, -1 unused
+            absolute = tf.where(within >= 0, within + offset, -1.0)
+            empty = tf.fill(tf.concat([[batch, max_windows], tf.shape(within)[1:]], 0), -1.0)
+            result[key] = tf.ensure_shape(tf.tensor_scatter_nd_update(empty, index, absolute),
+                                          [None, None] + within.shape[1:].as_list())
+        return result
+
+
+def check_utf8(texts: tf.Tensor) -> tf.Tensor:
+    """string [n] -> the same after a check that every element is valid UTF-8.
+
+    THE lyrics-text rule of every runtime that takes text: not UTF-8 is an error, never silently
+    replaced (``musictag tag --lyrics`` raises LyricsError for such a file). The message names the
+    rule, never the bytes (TensorFlow's Python client cannot decode an error message holding them).
+    """
+    # Invalid bytes become the replacement character: decoding with two different ones differs
+    # exactly where the bytes are invalid (a text may hold U+0000 or U+0001 itself).
+    zero = tf.strings.unicode_decode(texts, "UTF-8", errors="replace", replacement_char=0).flat_values
+    one = tf.strings.unicode_decode(texts, "UTF-8", errors="replace", replacement_char=1).flat_values
+    valid = tf.reduce_all(tf.equal(zero, one))
+    check = tf.debugging.Assert(valid, ["lyrics: text must be valid UTF-8 (decode it before sending; "
+                                        "musictag tag --lyrics refuses such files too)"])
+    with tf.control_dependencies([check]):
+        return tf.identity(texts)
+
+
+def check_examples_parse(examples: tf.Tensor) -> tf.Tensor:
+    """string [n] -> the same after a check that each element parses with ``example_feature_spec``.
+
+    ``tf.io.parse_example`` on bytes that are not an Example fails with a message quoting them;
+    when they are not UTF-8, TensorFlow's Python client then raises UnicodeDecodeError instead of
+    InvalidArgumentError (issue 15 finding 11). So each element is first parsed on its own inside a
+    ``tf.data`` pipeline whose ``ignore_errors`` drops the failures without their message; any
+    dropped element is an InvalidArgumentError naming its index, not its bytes.
+    """
+    n = tf.size(examples)
+
+    def parses(index, blob):
+        # a data dependency on the parse (tf.data prunes ops only tied by control dependencies)
+        parsed = tf.io.parse_single_example(blob, example_feature_spec())
+        return index, tf.strings.length(parsed["waveform"]) >= 0
+
+    def mark(ok, element):
+        index, parsed_ok = element
+        return tf.tensor_scatter_nd_update(ok, [[index]], [parsed_ok])
+
+    parsed = (tf.data.Dataset.from_tensor_slices((tf.range(n), examples)).map(parses).ignore_errors()
+              .reduce(tf.zeros([n], tf.bool), mark))
+    bad = tf.reshape(tf.where(tf.logical_not(parsed)), [-1])
+    check = tf.debugging.Assert(tf.equal(tf.size(bad), 0), [
+        "tag_examples: these examples (0-based indices) are not serialized tf.train.Examples in musictag's "
+        "record schema (waveform bytes, sample_rate int64, lyrics_ids int64, clip_id bytes):", bad], summarize=20)
+    with tf.control_dependencies([check]):
+        return tf.identity(examples)
 
 
 def map_unknown_ids(lyrics_ids: tf.Tensor, vocab_size: int) -> tf.Tensor:
@@ -215,6 +316,7 @@ class ServingArchive:
 
     archive: keras.export.ExportArchive
     endpoints: Dict[str, object]
+    attention_shape: Optional[tuple] = None  # (r rows, K segment slots) of the attention outputs, if any
 
     def __getattr__(self, name):
         endpoints = self.__dict__.get("endpoints", {})
@@ -247,8 +349,11 @@ def build_archive(source: ModelSource, staging_dir: str,
         tokenizer = CoreOpsTokenizer(spec.lyrics)
         archive.track(vocab_table)
         archive.track(tokenizer)
+    explained = attention_model_for(source.model, spec)
+    if explained is not None:
+        archive.track(explained)
     graph = TaggingGraph(source.model, spec, config, tag_table, vocab_table, tokenizer,
-                         quadrant_source(spec.model.heads))
+                         quadrant_source(spec.model.heads), attention_model=explained)
     max_tokens = spec.lyrics.max_tokens
 
     # Input checks at the signature boundary (TaggingGraph.tag itself is the windowing rule).
@@ -267,7 +372,7 @@ def build_archive(source: ModelSource, staging_dir: str,
         return whole_clips(waveform, graph.encode_lyrics(lyrics))
 
     def tag_examples(examples):
-        features = tf.io.parse_example(examples, example_feature_spec())
+        features = tf.io.parse_example(check_examples_parse(examples), example_feature_spec())
         data = features["waveform"]
         lengths = tf.cast(tf.strings.length(data) // 2, tf.int32)
         checks = [
@@ -304,7 +409,17 @@ def build_archive(source: ModelSource, staging_dir: str,
                                      tf.TensorSpec([None, max_tokens], tf.int32, name="lyrics_ids")])
     if spec.model.variant in variants.EMBEDDING_LAYERS:
         add("embed", _embed_fn(source.model, spec, graph), [wave_any, ids_any])
-    return ServingArchive(archive, endpoints)
+    return ServingArchive(archive, endpoints, graph.attention_shape())
+
+
+def attention_model_for(model: keras.Model, spec: variants.ModelSpec) -> Optional[keras.Model]:
+    """The probability ``model`` with cnn_sam's attention outputs (model.attention.with_attention),
+    or None for a model without SelfAttention (audio_vgg, musicnn, ...: outputs unchanged).
+    The SavedModel signatures and the TFLite window model both use it."""
+    from musictag_tf.model import attention as attention_lib
+    if not attention_lib.has_attention(model):
+        return None
+    return attention_lib.with_attention(model, spec)
 
 
 def _embed_fn(model: keras.Model, spec: variants.ModelSpec, graph: TaggingGraph):

@@ -6,6 +6,8 @@ The TFLite model is the bare network on ONE window with fixed shapes::
              lyrics_ids  int32   [1, max_tokens] (0 = padding; all 0 = no lyrics)
     outputs  tags [1, num_tags] sigmoid, energy [1, 2], stress [1, 2], quadrant [1, 4] softmax
              (the heads the model has), valid [1, 1]; one signature "serving_default"
+             cnn_sam also: attention [1, r, K], attention_start_seconds / attention_end_seconds
+             [1, K] (s within the window, -1 unused slots): ``ATTENTION_DOC``
 
 Bad input, the same in all four variants (tests/test_faults_serving.py, tests/test_tflite_int8.py): NaN and +-inf samples
 are replaced by 0 in-graph and ``valid`` is the fraction of finite samples (1.0 for clean
@@ -81,6 +83,14 @@ UNCALIBRATED_VARIANTS = tuple(v for v in VARIANTS if v not in CALIBRATED_VARIANT
 FILE_NAMES = artifacts.TFLITE_FILES
 METADATA_NAME = artifacts.METADATA_FILE  # musictag.json beside the .tflite files
 VALID_OUTPUT = "valid"  # float32 [1, 1]: fraction of the window's samples that were finite
+# cnn_sam's window model also returns its self-attention (issue 13 item 6; builtin ops only, +24 of 501
+# ops and +0.3 % bytes on the default cnn_sam, no measurable time): musictag.json's "attention" entry
+ATTENTION_DOC = {
+    "attention": "float32 [1, rows, segments]: the window's self-attention weights over its segments; each "
+                 "row sums to 1 over the used segments, 0 elsewhere",
+    "attention_start_seconds": "float32 [1, segments]: segment start, seconds from the window's start; -1 unused",
+    "attention_end_seconds": "float32 [1, segments]: segment end, seconds from the window's start; -1 unused",
+}
 
 
 class TFLiteExportError(ExportError):
@@ -94,6 +104,9 @@ def write_window_saved_model(model: keras.Model, spec, path: str) -> None:
     archive = keras.export.ExportArchive()
     archive.track(model)
     heads = tuple(spec.model.heads)
+    explained = serving_graph.attention_model_for(model, spec)  # cnn_sam: + attention outputs (ATTENTION_DOC)
+    if explained is not None:
+        archive.track(explained)
 
     def serving_default(waveform, lyrics_ids):
         # Non-finite input, in-graph with builtin ops (EQUAL, ABS, LESS_EQUAL, SELECT): NaN/inf
@@ -102,8 +115,10 @@ def write_window_saved_model(model: keras.Model, spec, path: str) -> None:
         finite = tf.logical_and(tf.equal(waveform, waveform), tf.abs(waveform) <= np.finfo(np.float32).max)
         waveform = tf.where(finite, waveform, tf.zeros_like(waveform))
         ids = serving_graph.map_unknown_ids(lyrics_ids, spec.vocab_size)  # the SavedModel's id rule
-        out = model({"waveform": waveform, "lyrics_ids": ids}, training=False)
+        out = (explained or model)({"waveform": waveform, "lyrics_ids": ids}, training=False)
         result = {name: tf.cast(out[name], tf.float32) for name in heads}
+        if explained is not None:
+            result.update({key: out[name] for name, key in artifacts.ATTENTION_OUTPUTS.items()})
         result[VALID_OUTPUT] = tf.reduce_mean(tf.cast(finite, tf.float32), axis=1, keepdims=True)
         return result
 
@@ -409,6 +424,10 @@ def export_tflite(source: sm.ModelSource, out_dir: str, variants: Optional[Seque
     finally:
         shutil.rmtree(work, ignore_errors=True)
     meta = sm.metadata(source, config, signatures=["serving_default"])  # hop/top_k for the tagger
+    explained = serving_graph.attention_model_for(model, spec)
+    if explained is not None:
+        _, rows, segments = explained.output["attention_weights"].shape
+        meta["attention"] = {"rows": int(rows), "segments": int(segments), "outputs": ATTENTION_DOC}
     meta["spec"] = spec.to_dict()
     meta["tflite"] = {m.variant: {"file": os.path.basename(m.path), "size_bytes": m.size_bytes,
                                   "ops": m.ops} for m in written}

@@ -48,6 +48,11 @@ SIGNATURES = ("serving_default", "tag_audio", "tag_lyrics_text", "tag_examples",
 PROBABILITY_OUTPUTS = {"tags": "tag_probabilities", "energy": "energy_probabilities",
                        "stress": "stress_probabilities", "quadrant": "quadrant_probabilities"}
 
+# cnn_sam's self-attention in the exported SavedModel (issue 13 item 6): musictag_tf.model.attention
+# output -> signature output key (export/saved_model.py documents shapes and units)
+ATTENTION_OUTPUTS = {"attention_weights": "attention", "segment_start_seconds": "attention_start_seconds",
+                     "segment_end_seconds": "attention_end_seconds"}
+
 # keys of musictag.json a tagger needs (written by export.saved_model.metadata)
 METADATA_KEYS = ("format_version", "tags", "heads", "sample_rate", "chunk_samples", "hop_samples",
                  "max_tokens", "spec")

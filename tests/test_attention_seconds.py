@@ -50,3 +50,40 @@ def test_attention_model_refuses_models_without_attention():
     spec = tiny_spec("audio_vgg", heads=("tags",))
     with pytest.raises(ConfigError, match="cnn_sam only"):
         attention.attention_model(variants.build_model(spec), spec)
+
+
+def test_with_attention_keeps_the_heads_and_adds_the_same_attention():
+    """The export's model (model.attention.with_attention on the probability model) in one pass."""
+    from musictag_tf.runs import inference_model
+    spec = tiny_spec("cnn_sam")
+    model = variants.build_model(spec)
+    probabilities = inference_model(model, spec)
+    combined = attention.with_attention(probabilities, spec)
+    rng = np.random.default_rng(1)
+    inputs = {"waveform": (0.1 * rng.standard_normal((2, spec.chunk_samples))).astype("float32"),
+              "lyrics_ids": np.zeros((2, spec.lyrics.max_tokens), "int32")}
+    out, heads = combined(inputs, training=False), probabilities(inputs, training=False)
+    reference = attention.attention_model(model, spec)(inputs, training=False)
+    assert set(out) == set(heads) | set(attention.OUTPUTS)
+    for name in heads:
+        np.testing.assert_allclose(out[name].numpy(), heads[name].numpy(), atol=1e-6)
+    for name in attention.OUTPUTS:
+        np.testing.assert_allclose(out[name].numpy(), reference[name].numpy(), atol=1e-6)
+
+
+def test_exports_of_models_without_attention_keep_their_signatures(tmp_path):
+    """audio_vgg: no attention outputs, no ``attention`` metadata (issue 13 item 6 is cnn_sam only)."""
+    from export import saved_model as sm
+    from export import serving_graph
+    from musictag_tf import artifacts
+    from conftest import make_model_dir
+    make_model_dir(tmp_path / "vgg", variant="audio_vgg", heads=("tags",))
+    source = sm.load_model_source(str(tmp_path / "vgg"))
+    assert serving_graph.attention_model_for(source.model, source.spec) is None
+    archive = serving_graph.build_archive(source, str(tmp_path))
+    assert archive.attention_shape is None and sm.attention_metadata(archive.attention_shape) is None
+    outputs = archive.endpoints["tag_audio"].get_concrete_function().structured_outputs
+    assert set(outputs) == {"tag_probabilities", "top_k_scores", "top_k_tags", "taggram", "num_windows",
+                            "window_start_seconds"}
+    windows = archive.endpoints["tag_windows"].get_concrete_function().structured_outputs
+    assert set(windows) == {"tags"} and not set(artifacts.ATTENTION_OUTPUTS.values()) & set(outputs)

@@ -226,6 +226,16 @@ def test_saved_model_runs_in_a_fresh_process_without_this_project(exported, tmp_
     direct = tflite.run_keras(model, windows, window_ids)
     for head in ALL_HEADS:
         np.testing.assert_allclose(result["tag_windows"][head], direct[head], atol=1e-5)
+    # cnn_sam's attention outputs (issue 13 item 6), read in that process, are the run's --attention
+    from musictag_tf.tag.attention import AttentionExplainer
+    explainer = AttentionExplainer(str(exported["root"] / "run"))
+    for i in range(2):
+        clip_windows, starts = windows_lib.split_windows(waves[i], explainer.window_params)
+        weights, start, _ = explainer.window_attention(clip_windows)
+        np.testing.assert_allclose(result["tag_audio"]["attention"][i], weights, atol=1e-5)
+        np.testing.assert_allclose(result["tag_audio"]["attention_start_seconds"][i],
+                                   np.where(start >= 0, start + starts[:, None] / 16000.0, -1), atol=1e-5)
+    np.testing.assert_allclose(result["tag_windows"]["attention"], explainer.window_attention(windows)[0], atol=1e-5)
 
 
 def _saved_model_cli():
@@ -349,7 +359,7 @@ def test_emotion_only_and_tags_only_heads(tmp_path):
     out = sm.build_archive(sm.load_model_source(str(tmp_path / "t")), str(tmp_path)).tag_audio(
         tf.constant(_clip(spec, 1.2, 0)[None]))
     assert set(out) == {"tag_probabilities", "top_k_tags", "top_k_scores", "taggram", "window_start_seconds",
-                        "num_windows"}
+                        "num_windows"} | set(artifacts.ATTENTION_OUTPUTS.values())  # cnn_sam: where it listened
 
 
 def test_inference_model_exports_mixed_precision_runs_as_float32(tmp_path):
@@ -431,7 +441,8 @@ def test_tflite_variants_are_builtin_only_and_track_keras(exported, mtat_clip):
         assert tflite.non_builtin_ops(ops) == [] and "RFFT2D" in ops
         assert ops == meta["tflite"][variant]["ops"]
         got = tflite.run_tflite(path, windows, ids)
-        assert set(got) == set(ALL_HEADS) | {tflite.VALID_OUTPUT}  # valid: fraction of finite samples
+        # valid: fraction of finite samples; attention*: cnn_sam's (test_tflite_window_model_returns_the_attention)
+        assert set(got) == set(ALL_HEADS) | {tflite.VALID_OUTPUT} | set(artifacts.ATTENTION_OUTPUTS.values())
         np.testing.assert_array_equal(got[tflite.VALID_OUTPUT], 1.0)
         for head, diff in tflite.max_abs_difference(reference, got).items():
             assert diff < tolerance, (variant, head, diff)
@@ -455,6 +466,36 @@ def test_tflite_matmul_stft_rebuild_keeps_weights(exported, tmp_path):
     diff = tflite.max_abs_difference(tflite.run_keras(source.model, windows, ids),
                                      tflite.run_tflite(models[0].path, windows, ids))
     assert max(diff.values()) < 1e-4
+
+
+def test_tflite_window_model_returns_the_attention(exported):
+    """Issue 13 item 6: the cnn_sam window model's attention outputs are the run's Keras attention,
+    in every variant, and ``musictag tag --attention`` on the .tflite gives the run's JSON."""
+    from export import tflite
+    from musictag_tf.tag import backends
+    from musictag_tf.tag.attention import AttentionExplainer, load_explainer
+
+    explainer = AttentionExplainer(str(exported["root"] / "run"))
+    wave = _clip(exported["spec"], 2.3, 11)
+    windows, _ = windows_lib.split_windows(wave, explainer.window_params)
+    weights, start, end = explainer.window_attention(windows)
+    meta = json.loads((exported["tflite_dir"] / "musictag.json").read_text(encoding="utf-8"))
+    assert (meta["attention"]["rows"], meta["attention"]["segments"]) == weights.shape[1:]
+    ids = np.zeros((len(windows), 16), np.int32)
+    for variant, tolerance in (("float32", 1e-5), ("float16", 2e-3), ("dynamic_int8", 5e-2)):
+        got = tflite.run_tflite(str(exported["tflite_dir"] / f"model_{variant}.tflite"), windows, ids)
+        assert np.max(np.abs(got["attention"] - weights)) < tolerance, variant
+        # the segments come from the log-mel, the same in every variant; float16 stores the seconds
+        # per model step (0.032 s) as 0.03201 s, so its bounds are 0.04 % late
+        rtol = 1e-3 if variant == "float16" else 0
+        np.testing.assert_allclose(got["attention_start_seconds"], start, atol=1e-5, rtol=rtol)
+        np.testing.assert_allclose(got["attention_end_seconds"], end, atol=1e-5, rtol=rtol)
+    path = str(exported["tflite_dir"] / "model_float32.tflite")
+    served, run = load_explainer(path, backends.load_tagger(path)).explain(wave), explainer.explain(wave)
+    assert served["window_start_seconds"] == run["window_start_seconds"]
+    assert served["segment_start_seconds"] == run["segment_start_seconds"]
+    for got, want in zip(served["weights"], run["weights"]):
+        np.testing.assert_allclose(got, want, atol=2e-5)
 
 
 # ----------------------------------------------------------------------------- trained model (slow)

@@ -8,9 +8,12 @@
   names and dtypes survives serialize/parse, its tensors feed the signature in TensorFlow, and
   every output is finite. The REST bodies of ``export.serving`` use the same names and dtypes.
 * Properties (hypothesis) of the signatures: random lengths, levels, lyrics ids and text give
-  finite, in-range, labelled outputs; bytes that are not an Example are an InvalidArgumentError.
-  Findings 7 and 9 of issue 15 are fixed (export/serving_graph.py); 11 (tag_examples on
-  non-UTF-8 bytes) is still a strict xfail.
+  finite, in-range, labelled outputs; random bytes that are not an Example (UTF-8 or not) are an
+  InvalidArgumentError naming the index; lyrics text that is not UTF-8 is an
+  InvalidArgumentError. Findings 7, 9 and 11 of issue 15 (export/serving_graph.py).
+* Where the model listened (issue 13 item 6): the cnn_sam export's ``attention`` outputs, in
+  every tagging signature's SignatureDef, equal the training run's Keras attention (within 1e-5)
+  and ``musictag tag --attention`` gives the same JSON from the SavedModel as from the run.
 
 A tiny untrained cnn_sam with every head is exported once for this module through the real CLI
 (``python -m export --tflite= --nocheck``: ~25 s idle, 90 s under load), so those tests are
@@ -238,9 +241,10 @@ def test_audio_signatures_on_random_shapes_and_values(served, data, rows):
 
 @pytest.mark.slow
 @SIGNATURE_EXAMPLES
-@given(blobs=st.lists(st.text(max_size=100).map(str.encode), min_size=1, max_size=3))
-def test_tag_examples_on_random_utf8_bytes_raises_only_invalid_argument(served, blobs):
-    """Bytes that are not an Example are an InvalidArgumentError (non-UTF-8: finding 11, below)."""
+@given(blobs=st.lists(st.one_of(st.text(max_size=100).map(str.encode), st.binary(max_size=100)),
+                      min_size=1, max_size=3))
+def test_tag_examples_on_random_bytes_raises_only_invalid_argument(served, blobs):
+    """Bytes that are not an Example, UTF-8 or not, are an InvalidArgumentError (finding 11)."""
     try:
         outputs = served.signatures["tag_examples"](examples=tf.constant(blobs))
     except tf.errors.InvalidArgumentError:
@@ -264,10 +268,154 @@ def test_empty_lyrics_text_is_tagged_as_audio_only(served):
     _check_outputs(outputs, 1)
 
 
+def _example_bytes(clip_id: str, samples: int, seed: int = 0) -> bytes:
+    wave = (0.1 * np.random.default_rng(seed).standard_normal(samples)).astype(np.float32)
+    return schema.encode_example(schema.ClipRecord(
+        clip_id=clip_id, audio_path=f"{clip_id}.mp3", split="test", waveform=wave, sample_rate=16000,
+        log_mel=np.zeros((1, 96), np.float32), lyrics_ids=[2], lyrics_text="love", tags=[0] * len(TAGS)))
+
+
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, raises=UnicodeDecodeError, reason="issue 15 finding 11: tag_examples with non-UTF-8 bytes raises "
-                                       "UnicodeDecodeError (TF cannot decode its own error message) instead "
-                                       "of InvalidArgumentError; fixed with export/saved_model.py in wt-arch")
 def test_tag_examples_on_non_utf8_bytes_raises_invalid_argument(served):
-    with pytest.raises(tf.errors.InvalidArgumentError):
+    """Issue 15 finding 11: was UnicodeDecodeError (TF's message quoted the bytes)."""
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"not serialized tf.train.Examples.*\[0\]"):
         served.signatures["tag_examples"](examples=tf.constant([b"\x80"]))
+    good = _example_bytes("ok", CHUNK + 500)
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"not serialized tf.train.Examples.*\[1 2\]"):
+        served.signatures["tag_examples"](examples=tf.constant([good, b"\xff\xfe\x00", good[:-7]]))
+    _check_outputs(served.signatures["tag_examples"](examples=tf.constant([good, good])), 2)  # still tags
+
+
+@SIGNATURE_EXAMPLES
+@given(data=st.data())
+def test_examples_check_accepts_exactly_what_parse_example_accepts(data):
+    """The tag_examples pre-check (serving_graph.check_examples_parse) changes no valid behaviour:
+    random bytes and cut / corrupted real Examples pass it iff ``tf.io.parse_example`` parses them."""
+    from export.serving_graph import check_examples_parse, example_feature_spec
+    good = _example_bytes("c", 300, data.draw(st.integers(0, 9)))
+    cut = st.integers(0, len(good)).map(lambda n: good[:n])
+    flipped = st.tuples(st.integers(0, len(good) - 1), st.integers(0, 255)).map(
+        lambda p: good[:p[0]] + bytes([p[1]]) + good[p[0] + 1:])
+    blob = data.draw(st.one_of(st.binary(max_size=60), cut, flipped, st.just(good)))
+    try:
+        tf.io.parse_example(tf.constant([blob]), example_feature_spec())
+        parses = True
+    except (tf.errors.InvalidArgumentError, UnicodeDecodeError):
+        parses = False
+    try:
+        check_examples_parse(tf.constant([blob]))
+        passes = True
+    except tf.errors.InvalidArgumentError as exc:
+        assert "not serialized tf.train.Examples" in exc.message
+        passes = False
+    assert passes == parses
+
+
+@pytest.mark.slow
+def test_lyrics_text_that_is_not_utf8_raises_invalid_argument(served):
+    """The --lyrics rule (musictag_tf.lyrics.encode.read_lyrics_file refuses such files) in the graph."""
+    wave = tf.zeros((2, CHUNK)) + 0.1
+    with pytest.raises(tf.errors.InvalidArgumentError, match="valid UTF-8"):
+        served.signatures["tag_lyrics_text"](waveform=wave, lyrics=tf.constant([b"love", b"caf\xe9"]))
+    # U+FFFD, NUL and U+0001 are valid text, not a decoding error
+    _check_outputs(served.signatures["tag_lyrics_text"](
+        waveform=wave, lyrics=tf.constant(["caf\u00e9 \ufffd", "\x00\x01 love"])), 2)
+
+
+# ----------------------------------------------------------------------------- where the model listened
+
+ATTENTION = ("attention", "attention_start_seconds", "attention_end_seconds")
+
+
+def _keras_attention(run_dir: pathlib.Path, wave: np.ndarray):
+    """The training run's attention (musictag tag --attention's model) on the tagger's windows of
+    ``wave``: weights [W, r, K], start / end [W, K] in seconds of the clip (-1 unused), starts [W] s."""
+    from musictag_tf import windows as windows_lib
+    from musictag_tf.tag.attention import AttentionExplainer
+    explainer = AttentionExplainer(str(run_dir))
+    windows, starts = windows_lib.split_windows(wave, explainer.window_params)
+    weights, start, end = explainer.window_attention(windows)
+    offset = (starts / 16000.0)[:, None]
+    return weights, np.where(start >= 0, start + offset, -1), np.where(end >= 0, end + offset, -1), starts / 16000.0
+
+
+@pytest.mark.slow
+def test_attention_outputs_are_in_every_tagging_signature_def(export_dir):
+    from export.saved_model import ATTENTION_SIGNATURES, read_metadata
+    version_dir = export_dir / "saved_model" / "1"
+    defs = _signature_defs(version_dir)
+    meta = read_metadata(str(version_dir))["attention"]
+    r, k = meta["rows"], meta["segments"]
+    assert r == 4 and k >= 2 and set(meta["outputs"]) == set(ATTENTION)
+    for name in ATTENTION_SIGNATURES:
+        outputs = defs[name].outputs
+        assert set(ATTENTION) <= set(outputs), name
+        dims = {key: [d.size for d in outputs[key].tensor_shape.dim] for key in ATTENTION}
+        assert all(outputs[key].dtype == tf.float32.as_datatype_enum for key in ATTENTION)
+        if name == "tag_windows":
+            assert dims == {"attention": [-1, r, k], "attention_start_seconds": [-1, k],
+                            "attention_end_seconds": [-1, k]}
+        else:
+            assert dims == {"attention": [-1, -1, r, k], "attention_start_seconds": [-1, -1, k],
+                            "attention_end_seconds": [-1, -1, k]}, name
+
+
+@pytest.mark.slow
+def test_saved_model_attention_equals_the_keras_attention(export_dir, served):
+    run_dir = export_dir.parent / "run"
+    rng = np.random.default_rng(3)
+    waves = (0.1 * rng.standard_normal((2, int(2.3 * CHUNK)))).astype(np.float32)
+    out = served.signatures["tag_audio"](waveform=tf.constant(waves))
+    for b in range(2):
+        weights, start, end, window_starts = _keras_attention(run_dir, waves[b])
+        n = int(out["num_windows"][b])
+        assert n == len(window_starts)
+        np.testing.assert_allclose(out["attention"].numpy()[b], weights, atol=1e-5)
+        np.testing.assert_allclose(out["attention_start_seconds"].numpy()[b], start, atol=1e-5)
+        np.testing.assert_allclose(out["attention_end_seconds"].numpy()[b], end, atol=1e-5)
+        np.testing.assert_allclose(out["attention"].numpy()[b].sum(-1), 1.0, atol=1e-5)  # a distribution per row
+    # tag_examples: each clip its own length; windows past a clip's num_windows are 0 / -1
+    blobs = [_example_bytes("long", int(2.6 * CHUNK), 1), _example_bytes("short", CHUNK // 2, 2)]
+    out = served.signatures["tag_examples"](examples=tf.constant(blobs))
+    assert out["num_windows"].numpy().tolist() == [5, 1]  # 2.6 windows: hop 1/2, the last end-aligned
+    for b, blob in enumerate(blobs):
+        example = tf.train.Example.FromString(blob)
+        pcm = np.frombuffer(example.features.feature["waveform"].bytes_list.value[0], "<i2")
+        weights, start, end, _ = _keras_attention(run_dir, pcm.astype(np.float32) / schema.WAVEFORM_SCALE)
+        n = len(weights)
+        assert n == out["num_windows"].numpy()[b]
+        np.testing.assert_allclose(out["attention"].numpy()[b, :n], weights, atol=1e-5)
+        np.testing.assert_allclose(out["attention_start_seconds"].numpy()[b, :n], start, atol=1e-5)
+        np.testing.assert_allclose(out["attention_end_seconds"].numpy()[b, :n], end, atol=1e-5)
+        assert np.all(out["attention"].numpy()[b, n:] == 0)
+        assert np.all(out["attention_start_seconds"].numpy()[b, n:] == -1)
+    # tag_windows: per window, seconds within the window
+    windows = waves[:, :CHUNK]
+    direct = served.signatures["tag_windows"](waveform=tf.constant(windows),
+                                              lyrics_ids=tf.zeros((2, 8), tf.int32))
+    for b in range(2):
+        weights, start, _, _ = _keras_attention(run_dir, windows[b])
+        np.testing.assert_allclose(direct["attention"].numpy()[b], weights[0], atol=1e-5)
+        np.testing.assert_allclose(direct["attention_start_seconds"].numpy()[b], start[0], atol=1e-5)
+
+
+@pytest.mark.slow
+def test_tag_attention_json_is_the_same_from_the_saved_model_and_the_run(export_dir, shared_data, tmp_path):
+    import json
+
+    from absl import flags
+    from musictag_tf.tag import cli as tag_cli
+    song = str(shared_data / "audio" / "librosa" / "sorohanro_-_solo-trumpet-06.ogg")  # 5.3 s
+    entries = {}
+    for label, model in (("run", export_dir.parent / "run"), ("saved_model", export_dir / "saved_model")):
+        fv = flags.FlagValues()
+        tag_cli.define_flags(fv)
+        out = tmp_path / f"{label}.json"
+        assert tag_cli.main(fv(["musictag tag", song, f"--model={model}", f"--output={out}", "--attention"]), fv) == 0
+        entries[label] = json.loads(out.read_text())[0]["attention"]
+    run, served_json = entries["run"], entries["saved_model"]
+    assert served_json["window_start_seconds"] == run["window_start_seconds"] and len(run["weights"]) >= 2
+    for key, atol in (("segment_start_seconds", 2e-3), ("segment_end_seconds", 2e-3), ("weights", 2e-5)):
+        assert [np.shape(w) for w in served_json[key]] == [np.shape(w) for w in run[key]], key
+        for got, want in zip(served_json[key], run[key]):
+            np.testing.assert_allclose(got, want, atol=atol)

@@ -1,7 +1,8 @@
 """Where cnn_sam listened: its SelfAttention weights mapped onto seconds (issue 13, item 6).
 
 ``attention_model(model, spec)`` wraps a built or loaded cnn_sam (logits outputs, as trained)
-into a model with the same inputs and, besides the tag probabilities, the outputs
+into a model with the same inputs and, besides the tag probabilities, the outputs below
+(``with_attention`` adds them to a model's own outputs instead: the SavedModel export):
 
     attention_weights      float32 [batch, r, K]  the r = ModelParams.attention_heads rows of A
                                                   over the K segment slots (rows sum to 1 over
@@ -98,14 +99,16 @@ class FixedChunkIds(keras.layers.Layer):
         return {**super().get_config(), "chunks": self.chunks}
 
 
-def attention_model(model: keras.Model, spec) -> keras.Model:
-    """cnn_sam (logits) -> model with ``tags`` probabilities and the OUTPUTS of the module docstring.
+def attention_outputs(model: keras.Model, spec) -> dict:
+    """The OUTPUTS of the module docstring as Keras tensors of ``model``'s graph.
 
-    ``spec``: the run's variants.ModelSpec. ConfigError for a model without SelfAttention.
+    ``model``: a built or loaded cnn_sam, with logits outputs or its ``variants.with_activations``
+    copy (the attention does not depend on the heads' activations). ``spec``: the run's
+    variants.ModelSpec. ConfigError for a model without SelfAttention.
     """
-    names = {layer.name for layer in model.layers}
-    if "self_attention" not in names or "bilstm" not in names:
+    if not has_attention(model):
         raise ConfigError(f"{model.name}: no self-attention over segments to show (cnn_sam only)")
+    names = {layer.name for layer in model.layers}
     trained = model.get_layer("self_attention")
     frames = model.get_layer("audio_steps").output  # [B, T, C]
     sequence = model.get_layer("bilstm").output  # [B, K, 2u]
@@ -126,8 +129,29 @@ def attention_model(model: keras.Model, spec) -> keras.Model:
     _, weights = copy(sequence, mask=mask)
     copy.set_weights(trained.get_weights())
     start, end = SegmentBounds(slots, seconds_per_step, name="segment_bounds")(ids)
+    return {"attention_weights": keras.layers.Activation("linear", dtype="float32", name="attention")(weights),
+            "segment_start_seconds": start, "segment_end_seconds": end}
+
+
+def has_attention(model: keras.Model) -> bool:
+    """True for a model ``attention_outputs`` can explain (cnn_sam: SelfAttention over BiLSTM segments)."""
+    names = {layer.name for layer in model.layers}
+    return "self_attention" in names and "bilstm" in names
+
+
+def attention_model(model: keras.Model, spec) -> keras.Model:
+    """cnn_sam (logits) -> model with ``tags`` probabilities and the OUTPUTS of the module docstring.
+
+    ``spec``: the run's variants.ModelSpec. ConfigError for a model without SelfAttention.
+    """
+    extra = attention_outputs(model, spec)
     outputs = {"tags": keras.layers.Activation("sigmoid", dtype="float32", name="tags_probabilities")(
-                   model.output["tags"]),
-               "attention_weights": keras.layers.Activation("linear", dtype="float32", name="attention")(weights),
-               "segment_start_seconds": start, "segment_end_seconds": end}
+                   model.output["tags"]), **extra}
     return keras.Model(model.inputs, outputs, name=f"{model.name}_attention")
+
+
+def with_attention(model: keras.Model, spec) -> keras.Model:
+    """``model``'s dict outputs (e.g. the probability heads of ``variants.with_activations``) plus
+    the OUTPUTS of the module docstring, in one forward pass (the export's serving graph)."""
+    return keras.Model(model.inputs, {**model.output, **attention_outputs(model, spec)},
+                       name=f"{model.name}_attention")

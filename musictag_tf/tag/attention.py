@@ -1,8 +1,11 @@
 """``musictag tag --attention``: where cnn_sam listened, per window, in seconds of the file.
 
-For a training run of cnn_sam (``--model=<model_dir>``), each tagged file (or clip, with
-``--clip_seconds``) is decoded again, cut into the tagger's windows and run through
-``musictag_tf.model.attention.attention_model``; its JSON object gains::
+For a cnn_sam training run (``--model=<model_dir>``) or its export (``--model=<export
+dir>/saved_model`` or a ``.tflite`` file), each tagged file (or clip, with ``--clip_seconds``)
+is decoded again, cut into the tagger's windows and run through
+``musictag_tf.model.attention.attention_model`` (run), the SavedModel's ``tag_windows``
+signature or the TFLite window model, whose attention outputs are the same numbers
+(export/serving_graph.py, export/tflite.py); its JSON object gains::
 
     "attention": {"window_start_seconds": [...],
                   "segment_start_seconds": [[s, ...] per window],   # used segments only, s of the file
@@ -11,7 +14,9 @@ For a training run of cnn_sam (``--model=<model_dir>``), each tagged file (or cl
 
 and ``--plot`` draws, under the taggram, the attention (mean of the r rows, per segment, as a
 step curve over the file's seconds; overlapping windows are averaged where they overlap).
-SavedModel / TFLite exports do not carry attention outputs yet: ``AttentionError`` says so.
+A cnn_sam TFLite window model has the same three outputs per window (export/tflite.py), used
+likewise. ``AttentionError`` (one line) for models without self-attention (audio_vgg, the
+shipped musicnn models) and for exports written before these outputs existed.
 """
 
 from __future__ import annotations
@@ -19,11 +24,14 @@ from __future__ import annotations
 from typing import Dict, List, Optional
 
 import numpy as np
+import tensorflow as tf
 
+from musictag_tf import artifacts
 from musictag_tf import windows as windows_lib
 from musictag_tf.audio import io as audio_io
 from musictag_tf.audio.clips import read_span, split_clip_key
 from musictag_tf.errors import ModelLoadError
+from musictag_tf.params import TagParams
 from musictag_tf.tag.tagger import TagRun
 
 
@@ -37,29 +45,33 @@ class AttentionExplainer:
     def __init__(self, model_dir: str, hop_samples: Optional[int] = None):
         from musictag_tf import runs
         from musictag_tf.model.attention import attention_model
-        from musictag_tf.params import ConfigError, TagParams
+        from musictag_tf.params import ConfigError
 
         if not runs.is_run_dir(model_dir):
-            raise AttentionError(model_dir, "--attention needs a cnn_sam training run directory "
-                                            "(exports have no attention outputs yet)")
+            raise AttentionError(model_dir, "--attention needs a cnn_sam training run directory or its "
+                                            "SavedModel export")
         source = runs.load_model_source(model_dir)
         try:
             self.model = attention_model(source.keras_model, source.spec)
         except ConfigError as exc:
             raise AttentionError(model_dir, f"--attention: {exc.reason}") from exc
-        self.spec = source.spec
+        self.max_tokens = source.spec.lyrics.max_tokens
         chunk = source.spec.chunk_samples
         self.window_params = windows_lib.WindowParams(chunk, hop_samples or TagParams().hop_samples(chunk))
         self.sample_rate = source.spec.audio.sample_rate
 
+    def window_attention(self, windows: np.ndarray):
+        """float32 [n, chunk] -> (weights [n, r, K], segment start s [n, K], end s [n, K]) within
+        each window, -1 for unused slots (musictag_tf.model.attention); no lyrics."""
+        ids = np.zeros([len(windows), self.max_tokens], np.int32)
+        out = self.model({"waveform": windows, "lyrics_ids": ids}, training=False)
+        return (out["attention_weights"].numpy(), out["segment_start_seconds"].numpy(),
+                out["segment_end_seconds"].numpy())
+
     def explain(self, waveform: np.ndarray, offset_seconds: float = 0.0) -> dict:
         """float32 [samples] -> the "attention" JSON object (seconds from ``offset_seconds``)."""
         windows, starts = windows_lib.split_windows(waveform, self.window_params)
-        ids = np.zeros([len(windows), self.spec.lyrics.max_tokens], np.int32)
-        out = self.model({"waveform": windows, "lyrics_ids": ids}, training=False)
-        weights = out["attention_weights"].numpy()
-        seg_start = out["segment_start_seconds"].numpy()
-        seg_end = out["segment_end_seconds"].numpy()
+        weights, seg_start, seg_end = self.window_attention(windows)
         window_start = starts / self.sample_rate + offset_seconds
         entry = {"window_start_seconds": [round(float(s), 3) for s in window_start],
                  "segment_start_seconds": [], "segment_end_seconds": [], "weights": []}
@@ -76,6 +88,67 @@ class AttentionExplainer:
         if start is None:
             return self.explain(audio_io.load_audio(path, self.sample_rate))
         return self.explain(read_span(base, start, duration_seconds, self.sample_rate), start)
+
+
+class SavedModelAttentionExplainer(AttentionExplainer):
+    """The same attention from an exported cnn_sam SavedModel's ``tag_windows`` signature.
+
+    Args:
+      tagger: a musictag_tf.tag.backends.SavedModelTagger.
+      hop_samples: window hop (None: the export's).
+    """
+
+    def __init__(self, tagger, hop_samples: Optional[int] = None):
+        outputs = tagger.windows_fn.structured_outputs
+        if not set(artifacts.ATTENTION_OUTPUTS.values()) <= set(outputs):
+            raise AttentionError(tagger.info.path, "--attention: this SavedModel has no attention outputs "
+                                                   "(cnn_sam only, exported by this version of musictag-export)")
+        self.windows_fn = tagger.windows_fn
+        self.max_tokens = tagger.info.max_tokens
+        self.window_params = tagger.window_params(hop_samples)
+        self.sample_rate = tagger.info.sample_rate
+        self.window_batch = TagParams().window_batch
+
+    def window_attention(self, windows: np.ndarray):
+        parts = []
+        for begin in range(0, len(windows), self.window_batch):
+            batch = windows[begin: begin + self.window_batch]
+            out = self.windows_fn(waveform=tf.constant(batch, tf.float32),
+                                  lyrics_ids=tf.zeros([len(batch), self.max_tokens], tf.int32))
+            parts.append([out[key].numpy() for key in artifacts.ATTENTION_OUTPUTS.values()])
+        return tuple(np.concatenate(values) for values in zip(*parts))
+
+
+class TFLiteAttentionExplainer(AttentionExplainer):
+    """The same attention from a cnn_sam TFLite window model's extra outputs (export.tflite).
+
+    Args:
+      tagger: a musictag_tf.tag.backends.TFLiteTagger.
+      hop_samples: window hop (None: the export's).
+    """
+
+    def __init__(self, tagger, hop_samples: Optional[int] = None):
+        if not set(artifacts.ATTENTION_OUTPUTS.values()) <= set(tagger.runner.output_names):
+            raise AttentionError(tagger.info.path, "--attention: this TFLite model has no attention outputs "
+                                                   "(cnn_sam only, exported by this version of musictag-export)")
+        self.runner = tagger.runner
+        self.max_tokens = tagger.info.max_tokens
+        self.window_params = tagger.window_params(hop_samples)
+        self.sample_rate = tagger.info.sample_rate
+
+    def window_attention(self, windows: np.ndarray):
+        out = self.runner(windows, np.zeros([len(windows), self.max_tokens], np.int32))
+        return tuple(out[key] for key in artifacts.ATTENTION_OUTPUTS.values())
+
+
+def load_explainer(model: str, tagger, hop_samples: Optional[int] = None) -> AttentionExplainer:
+    """The explainer for ``--model``: the SavedModel's or TFLite model's own outputs, else a training run."""
+    kind = getattr(tagger.info, "kind", "")
+    if kind == "saved_model":
+        return SavedModelAttentionExplainer(tagger, hop_samples)
+    if kind == "tflite":
+        return TFLiteAttentionExplainer(tagger, hop_samples)
+    return AttentionExplainer(model, hop_samples)
 
 
 def explain_run(run: TagRun, explainer: AttentionExplainer) -> Dict[str, dict]:

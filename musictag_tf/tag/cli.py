@@ -63,9 +63,9 @@ def define_flags(flag_values=None) -> None:
     flags.DEFINE_float("clip_seconds", 0.0, "Tag each clip [k*c, (k+1)*c) of every file on its own; rows "
                        "'<abs path>#<start s>' (the builder's --clip_seconds/--soft_labels keys; musictag_tf/tag/clips.py).",
                        flag_values=fv)
-    flags.DEFINE_boolean("attention", False, "cnn_sam training runs: add each window's self-attention over its "
-                         "segments (seconds) to the JSON and under the --plot taggram (musictag_tf/tag/attention.py).",
-                         flag_values=fv)
+    flags.DEFINE_boolean("attention", False, "cnn_sam training runs and their SavedModels: add each window's "
+                         "self-attention over its segments (seconds) to the JSON and under the --plot taggram "
+                         "(musictag_tf/tag/attention.py).", flag_values=fv)
     flags.DEFINE_boolean("keep_remainder", False, "With --clip_seconds: also tag each file's last, shorter clip.",
                          flag_values=fv)
 
@@ -129,9 +129,9 @@ def main(argv: Sequence[str], flag_values=None) -> int:
         return 2
     attention = None
     if fv.attention:
-        from musictag_tf.tag.attention import AttentionExplainer, explain_run
+        from musictag_tf.tag.attention import explain_run, load_explainer
         try:
-            attention = explain_run(run, AttentionExplainer(registry.resolve_run(_model_name(fv)), hop))
+            attention = explain_run(run, load_explainer(registry.resolve_run(_model_name(fv)), tagger, hop))
         except (errors.MusictagError, OSError) as exc:
             return errors.report(prog, exc)
     try:
