@@ -59,7 +59,7 @@ def define_flags(flag_values=None) -> None:
     flags.DEFINE_boolean("taggram", True, "Include the per-window taggram in JSON output.", flag_values=fv)
     flags.DEFINE_float("max_seconds", params_lib.StreamParams().max_seconds,
                        "Tag only the first max_seconds of each file (default: all of it).", flag_values=fv)
-    flags.DEFINE_integer("num_threads", 0, "TFLite interpreter threads (0: default).", flag_values=fv)
+    flags.DEFINE_integer("num_threads", 0, "TFLite interpreter threads (0: every CPU core).", flag_values=fv)
     flags.DEFINE_float("clip_seconds", 0.0, "Tag each clip [k*c, (k+1)*c) of every file on its own; rows "
                        "'<abs path>#<start s>' (the builder's --clip_seconds/--soft_labels keys; musictag_tf/tag/clips.py).",
                        flag_values=fv)
