@@ -115,3 +115,58 @@ def test_decode_ahead_holds_at_most_max_blocks():
         threading.Event().wait(0.01)
     assert len(produced) <= 1 + 3 + 1  # consumed + queued + one blocked in put()
     ahead.close()
+
+
+# ----------------------------------------------------------------------------- cheaper per-file checks
+
+def _last_frame_cut_every_offset(tail: bytes, first) -> bool:
+    """The scan mp3_frames._last_frame_cut did before it skipped non-0xFF bytes and chain suffixes."""
+    from musictag_tf.audio.mp3_frames import parse_header
+
+    best_chain, best_last = 0, None
+    for pos in range(len(tail) - 3):
+        header = parse_header(tail, pos)
+        if header is None or not header.same_stream(first):
+            continue
+        chain, at, last = 1, pos, header
+        while True:
+            nxt = parse_header(tail, at + last.length)
+            if nxt is None or not nxt.same_stream(first):
+                break
+            chain, at, last = chain + 1, at + last.length, nxt
+        if chain > best_chain:
+            best_chain, best_last = chain, (at, last)
+    return best_last is not None and best_last[0] + best_last[1].length > len(tail)
+
+
+def test_last_frame_scan_judges_every_cut_as_the_full_scan(mtat_clip):
+    import io
+
+    from musictag_tf.audio import mp3_frames
+
+    data = mtat_clip.read_bytes()
+    layout = mp3_frames.read_layout(io.BytesIO(data), len(data))
+    assert layout is not None and layout.constant_bitrate and not layout.has_length_header
+    rng = np.random.default_rng(1)
+    ends = [layout.audio_end] + sorted(int(e) for e in rng.integers(layout.audio_start + 9000, layout.audio_end, 60))
+    verdicts = set()
+    for end in ends:
+        start = max(layout.audio_start, end - 3 * mp3_frames._MAX_FRAME_BYTES)
+        fast = mp3_frames._last_frame_cut(io.BytesIO(data), layout.audio_start, end, layout.first)
+        assert fast == _last_frame_cut_every_offset(data[start:end], layout.first), end
+        verdicts.add(fast)
+    assert verdicts == {True, False}  # both outcomes were exercised
+
+
+def test_level_meter_equals_assess_audio():
+    from musictag_tf.audio.io import assess_audio
+    from musictag_tf.audio.levels import LevelMeter
+
+    x = (0.4 * np.random.default_rng(2).standard_normal(50_000) + 0.01).astype(np.float32)
+    x[::997] = 1.0  # some clipped samples
+    meter = LevelMeter()
+    for block in np.array_split(x, 7):
+        meter.add(block)
+    got, want = meter.quality(SR), assess_audio(x, SR)
+    for field in dataclasses.fields(want):
+        np.testing.assert_allclose(getattr(got, field.name), getattr(want, field.name), rtol=1e-9, err_msg=field.name)

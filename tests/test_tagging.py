@@ -158,6 +158,21 @@ def test_backends_agree_and_report_windows(models, audio_dir):
     assert name == schema.QUADRANT_NAMES[int(np.argmax(q))] and p == pytest.approx(q.max())
 
 
+@pytest.mark.skipif(not os.path.isdir("/proc/self/task") or (os.cpu_count() or 1) < 2,
+                    reason="counts threads through Linux /proc; needs 2+ cores")
+def test_tflite_runs_on_every_core_by_default_with_the_same_scores(models, audio_dir):
+    def threads():
+        return len(os.listdir("/proc/self/task"))
+
+    before = threads()
+    default = backends.load_tagger(models["tflite"])
+    many = tag_tagger.tag_file(default, str(audio_dir / "song.wav"))
+    started = threads() - before  # XNNPACK's worker threads (ai-edge-litert's own default starts none)
+    one = tag_tagger.tag_file(backends.load_tagger(models["tflite"], num_threads=1), str(audio_dir / "song.wav"))
+    assert started >= 1
+    np.testing.assert_allclose(many.taggram, one.taggram, atol=1e-6)
+
+
 def test_saved_model_base_dir_uses_the_highest_version(tmp_path, models):
     for version in ("1", "12", "3"):
         (tmp_path / version).mkdir()
