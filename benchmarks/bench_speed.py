@@ -118,6 +118,7 @@ def main(argv=None) -> int:
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1,
                         help="TFLite interpreter and original TF threads")
     parser.add_argument("--folder_clips", type=int, default=200, help="MTAT-length clips for throughput (0: skip)")
+    parser.add_argument("--decode_ahead_blocks", type=int, default=8, help="the 'decode-ahead on' setting")
     parser.add_argument("--skip_original", action="store_true", help="no original musicnn rows")
     args = parser.parse_args(argv)
     if not CLIP.exists():
@@ -222,7 +223,7 @@ def main(argv=None) -> int:
             audio = _seconds_of_audio(files)
             settings = [("decode only (stream_audio)", None, None, None)]
             for hop_name, hop in (("hop 0.5", None), ("hop 1", window)):
-                for ahead in (P.StreamParams().decode_ahead_blocks, 0):
+                for ahead in (args.decode_ahead_blocks, 0):
                     settings.append((f"TFLite float32 {hop_name}, decode-ahead {'on' if ahead else 'off'}",
                                      t32, hop, dataclasses.replace(P.StreamParams(), decode_ahead_blocks=ahead)))
             for name, tagger, hop, stream in settings:

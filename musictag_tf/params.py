@@ -448,7 +448,9 @@ class StreamParams:
     max_seconds: float | None = None  # read only the first max_seconds of a file (None = all)
     # Folders: blocks decoded ahead in a background thread while the model runs (0 = off); each
     # is block_seconds of audio at the model's rate (8 x 10 s x 16 kHz float32 = 5 MB at most).
-    decode_ahead_blocks: int = 8
+    # Off by default: on the loaded 2-core machine it measured no faster (BUILD_NOTES.md,
+    # "Tagging speed"); musictag tag --decode_ahead_blocks=8 turns it on.
+    decode_ahead_blocks: int = 0
 
     def __post_init__(self):
         if self.decode_ahead_blocks < 0:

@@ -243,6 +243,18 @@ def test_csv_output_is_what_the_mtat_scorer_reads(models, audio_dir, tmp_path):
     np.testing.assert_allclose(scores[0], [entry["scores"][t] for t in TAGS], atol=2e-6)
 
 
+def test_decode_ahead_flag_gives_the_same_output(models, audio_dir, tmp_path):
+    outputs, status = {}, {}
+    for blocks in (0, 3):  # the folder holds bad files between good ones: they still fail alone
+        out = tmp_path / f"ahead{blocks}.json"
+        status[blocks] = _run_main([str(audio_dir), f"--model={models['tflite']}", f"--output={out}",
+                                    f"--decode_ahead_blocks={blocks}"])
+        outputs[blocks] = json.loads(out.read_text(encoding="utf-8"))
+    assert status == {0: 1, 3: 1}
+    assert len(outputs[0]) >= 2 and outputs[3] == outputs[0]
+    assert _run_main([str(audio_dir), f"--model={models['tflite']}", "--decode_ahead_blocks=-1"]) == 2
+
+
 def test_plot_writes_one_taggram_png_per_file(models, audio_dir, tmp_path):
     other = tmp_path / "other"
     write_audio(other / "song.wav", _tone(3.0, 220), SR)  # same stem as audio_dir/song.wav
