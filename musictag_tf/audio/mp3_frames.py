@@ -189,18 +189,21 @@ def _last_frame_cut(f: BinaryIO, audio_start: int, audio_end: int, first: FrameH
     f.seek(tail_start)
     tail = f.read(audio_end - tail_start)
     best_chain, best_last = 0, None
-    for pos in range(len(tail) - 3):
-        header = parse_header(tail, pos)
-        if header is None or not header.same_stream(first):
-            continue
-        chain, at, last = 1, pos, header
-        while True:
-            nxt = parse_header(tail, at + last.length)
-            if nxt is None or not nxt.same_stream(first):
-                break
-            chain, at, last = chain + 1, at + last.length, nxt
-        if chain > best_chain:
-            best_chain, best_last = chain, (at, last)
+    chained = set()  # positions inside a chain already followed: theirs is a shorter suffix of it
+    pos = tail.find(b"\xff")  # a header starts with 0xFF: only those positions can start a chain
+    while 0 <= pos < len(tail) - 3:
+        header = parse_header(tail, pos) if pos not in chained else None
+        if header is not None and header.same_stream(first):
+            chain, at, last = 1, pos, header
+            while True:
+                nxt = parse_header(tail, at + last.length)
+                if nxt is None or not nxt.same_stream(first):
+                    break
+                chain, at, last = chain + 1, at + last.length, nxt
+                chained.add(at)
+            if chain > best_chain:
+                best_chain, best_last = chain, (at, last)
+        pos = tail.find(b"\xff", pos + 1)
     if best_last is None:
         return False  # no frame found in the tail: nothing to judge by
     at, last = best_last

@@ -141,9 +141,16 @@ class SavedModelTagger(Tagger):
 class TFLiteTagger(Tagger):
     """Runs a fixed-shape TFLite window model ([1, chunk_samples], [1, max_tokens]) per window,
     with export.tflite.WindowRunner: the runner (and interpreter settings: default delegates on)
-    the export parity checks use."""
+    the export parity checks use.
+
+    ``num_threads`` None = every CPU core (``os.cpu_count()``): ai-edge-litert's own default runs
+    XNNPACK on ONE thread (it starts no worker thread), while the original musicnn's TF uses
+    every core (BUILD_NOTES.md, "Tagging speed"). One window per invoke: a batched invoke of the
+    same windows measured no faster (the network's compute, not the call, is the cost).
+    """
 
     def __init__(self, path: str, num_threads: Optional[int] = None):
+        num_threads = num_threads or os.cpu_count() or 1
         meta_path = os.path.join(os.path.dirname(os.path.abspath(path)), artifacts.METADATA_FILE)
         meta = artifacts.read_json(meta_path)
         vocab = os.path.join(os.path.dirname(os.path.abspath(path)), artifacts.VOCAB_FILE)

@@ -59,7 +59,10 @@ def define_flags(flag_values=None) -> None:
     flags.DEFINE_boolean("taggram", True, "Include the per-window taggram in JSON output.", flag_values=fv)
     flags.DEFINE_float("max_seconds", params_lib.StreamParams().max_seconds,
                        "Tag only the first max_seconds of each file (default: all of it).", flag_values=fv)
-    flags.DEFINE_integer("num_threads", 0, "TFLite interpreter threads (0: default).", flag_values=fv)
+    flags.DEFINE_integer("decode_ahead_blocks", params_lib.StreamParams().decode_ahead_blocks,
+                         "Folders: audio blocks (StreamParams.block_seconds each) decoded in a background "
+                         "thread while the model runs (0: off).", flag_values=fv)
+    flags.DEFINE_integer("num_threads", 0, "TFLite interpreter threads (0: every CPU core).", flag_values=fv)
     flags.DEFINE_float("clip_seconds", 0.0, "Tag each clip [k*c, (k+1)*c) of every file on its own; rows "
                        "'<abs path>#<start s>' (the builder's --clip_seconds/--soft_labels keys; musictag_tf/tag/clips.py).",
                        flag_values=fv)
@@ -83,6 +86,8 @@ def check_flags(fv, paths: Sequence[str]) -> None:
         raise errors.FlagError("--hop_seconds", f"must be a finite number >= 0, got {fv.hop_seconds}")
     if fv.max_seconds is not None and not (math.isfinite(fv.max_seconds) and fv.max_seconds > 0):
         raise errors.FlagError("--max_seconds", f"must be a finite number > 0, got {fv.max_seconds}")
+    if fv.decode_ahead_blocks < 0:
+        raise errors.FlagError("--decode_ahead_blocks", f"must be >= 0, got {fv.decode_ahead_blocks}")
     if fv.num_threads < 0:
         raise errors.FlagError("--num_threads", f"must be >= 0, got {fv.num_threads}")
     if fv.output not in ("-", ""):
@@ -114,7 +119,8 @@ def main(argv: Sequence[str], flag_values=None) -> int:
     def report(path, reason):
         print(f"{prog}: error: {printable_path(path)}: {reason}", file=sys.stderr)
 
-    stream = dataclasses.replace(params_lib.StreamParams(), max_seconds=fv.max_seconds)
+    stream = dataclasses.replace(params_lib.StreamParams(), max_seconds=fv.max_seconds,
+                                 decode_ahead_blocks=fv.decode_ahead_blocks)
     if fv.clip_seconds > 0:  # issue 13: per-clip teacher tables
         from musictag_tf.audio.clips import ClipParams
         from musictag_tf.tag.clips import tag_clip_paths

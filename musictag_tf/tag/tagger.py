@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import sys
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 import tensorflow as tf
@@ -17,6 +17,7 @@ from musictag_tf import emotion
 from musictag_tf import params as params_lib
 from musictag_tf import windows as windows_lib
 from musictag_tf.audio import io as audio_io
+from musictag_tf.audio.decode_ahead import DecodeAhead
 from musictag_tf.audio.levels import LevelMeter
 from musictag_tf.audio.stream import stream_audio
 from musictag_tf.audio.stream_windows import WindowStream
@@ -70,7 +71,8 @@ class TagRun:
 def tag_file(tagger: Tagger, path: str, lyrics: Optional[LyricsSource] = None,
              hop_samples: Optional[int] = None,
              stream: params_lib.StreamParams = params_lib.StreamParams(),
-             window_batch: int = params_lib.TagParams().window_batch) -> ClipTags:
+             window_batch: int = params_lib.TagParams().window_batch,
+             blocks: Optional[Iterable[np.ndarray]] = None) -> ClipTags:
     """Decode ``path`` (any length, any format libsndfile reads) and tag it.
 
     The file is streamed (musictag_tf.audio.stream: decode, downmix and resample in blocks of
@@ -80,6 +82,8 @@ def tag_file(tagger: Tagger, path: str, lyrics: Optional[LyricsSource] = None,
     is run this way (the SavedModel through its ``tag_windows`` signature); a model whose windows
     read context samples around each window (``WindowParams.context_samples``) is tagged from the
     whole decoded waveform instead. ``stream.max_seconds`` tags only the start of the file.
+    ``blocks``: the file's audio blocks already being decoded (``stream_audio(path, rate, stream)``
+    run ahead by musictag_tf.audio.decode_ahead); None decodes here.
 
     Raises AudioDecodeError (unreadable, silent, shorter than 0.1 s) or LyricsError.
     """
@@ -93,7 +97,7 @@ def tag_file(tagger: Tagger, path: str, lyrics: Optional[LyricsSource] = None,
         num_samples = waveform.shape[0]
     else:
         probabilities, taggram, starts, num_samples, warnings = _tag_stream(
-            tagger, path, ids, params, stream, window_batch)
+            tagger, path, ids, params, stream, window_batch, blocks)
     embeddings = {k: probabilities.pop(k) for k in list(probabilities) if k.startswith(EMBEDDING_PREFIX)}
     return ClipTags(path=path, duration_seconds=num_samples / info.sample_rate,
                     probabilities=probabilities, taggram=taggram,
@@ -103,11 +107,14 @@ def tag_file(tagger: Tagger, path: str, lyrics: Optional[LyricsSource] = None,
 
 
 def _tag_stream(tagger: Tagger, path: str, ids: Optional[np.ndarray], params: windows_lib.WindowParams,
-                stream: params_lib.StreamParams, window_batch: int):
+                stream: params_lib.StreamParams, window_batch: int,
+                blocks: Optional[Iterable[np.ndarray]] = None):
     """(probabilities, taggram [windows, tags], starts [windows] s, samples, warnings) of a streamed file."""
     rate = tagger.info.sample_rate
     meter = LevelMeter()
-    windows = WindowStream(meter.watch(stream_audio(path, rate, stream)), params.window_samples,
+    if blocks is None:
+        blocks = stream_audio(path, rate, stream)
+    windows = WindowStream(meter.watch(blocks), params.window_samples,
                            params.hop_samples, params.remainder)
     model_ids = tagger._ids(ids)
     outputs: Dict[str, List[np.ndarray]] = {}
@@ -156,31 +163,49 @@ def tag_paths(paths: Sequence[str], tagger: Tagger, lyrics: Optional[LyricsSourc
         failures.append((path, reason))
         if on_error:
             on_error(path, reason)
-    iterator = files
+    ahead = None  # decode the next files in a background thread while the model runs
+    if (tag_one is None and stream.decode_ahead_blocks > 0 and len(files) > 1
+            and not tagger.window_params(hop_samples).context_samples):
+        rate = tagger.info.sample_rate
+        ahead = DecodeAhead(files, lambda p: stream_audio(p, rate, stream), stream.decode_ahead_blocks)
+        items = iter(ahead)
+    else:
+        items = ((path, None) for path in files)
     if progress and len(files) > 1:
         from tqdm import tqdm
-        iterator = tqdm(files, desc="tagging", unit="file", file=sys.stderr, disable=None)
-    for path in iterator:
-        try:
-            if tag_one is None:
-                clips = [tag_file(tagger, path, lyrics, hop_samples, stream)]
-            else:
-                clips = tag_one(tagger, path, lyrics, hop_samples)
-        except (MusictagError, OSError, tf.errors.OpError) as exc:
-            if isinstance(exc, LyricsError):
-                reason = f"lyrics {exc.path}: {exc.reason}"
-            elif isinstance(exc, MusictagError):
-                reason = exc.reason
-            elif isinstance(exc, tf.errors.OpError):
-                reason = f"model failed on this file: {exc.message.splitlines()[0]}"
-            else:
-                reason = exc.strerror or str(exc)
-            failures.append((path, reason))
-            if on_error:
-                on_error(path, reason)
-            continue
-        for clip in clips:
-            results.append(clip)
-            if on_result:
-                on_result(clip)
+        items = tqdm(items, total=len(files), desc="tagging", unit="file", file=sys.stderr, disable=None)
+    try:
+        for path, blocks in items:
+            _tag_one_path(tagger, path, lyrics, hop_samples, stream, tag_one, blocks,
+                          results, failures, on_error, on_result)
+    finally:
+        if ahead is not None:
+            ahead.close()
     return TagRun(results=results, failures=failures)
+
+
+def _tag_one_path(tagger, path, lyrics, hop_samples, stream, tag_one, blocks, results, failures,
+                  on_error, on_result) -> None:
+    """Tag one file into ``results``, or its failure into ``failures`` (never raises for it)."""
+    try:
+        if tag_one is None:
+            clips = [tag_file(tagger, path, lyrics, hop_samples, stream, blocks=blocks)]
+        else:
+            clips = tag_one(tagger, path, lyrics, hop_samples)
+    except (MusictagError, OSError, tf.errors.OpError) as exc:
+        if isinstance(exc, LyricsError):
+            reason = f"lyrics {exc.path}: {exc.reason}"
+        elif isinstance(exc, MusictagError):
+            reason = exc.reason
+        elif isinstance(exc, tf.errors.OpError):
+            reason = f"model failed on this file: {exc.message.splitlines()[0]}"
+        else:
+            reason = exc.strerror or str(exc)
+        failures.append((path, reason))
+        if on_error:
+            on_error(path, reason)
+        return
+    for clip in clips:
+        results.append(clip)
+        if on_result:
+            on_result(clip)
