@@ -45,6 +45,7 @@ from musictag_tf import artifacts
 from musictag_tf import fileio
 from musictag_tf.distill import agreement as agreement_lib
 from musictag_tf.model.pretrained import registry
+from musictag_tf.params import TagParams
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,6 +60,9 @@ class ShipParams:
     speed_clips: int = 10
     speed_rounds: int = 3
     top_k: int = 5
+    # The shipped TFLite windows: 8 s without overlap (as musicnn's 3 s patches), half the work of
+    # the tagger's default hop (TagParams.hop_fraction); model.json records what overlap would change.
+    hop_fraction: float = 1.0
 
 
 RUN_FILES = (artifacts.SPEC_FILE, artifacts.BEST_MODEL_FILE, artifacts.HISTORY_FILE, artifacts.TAGS_FILE,
@@ -115,11 +119,13 @@ def split_clips(records_dir: str, split: str):
         yield clip["clip_id"].numpy().decode("utf-8"), clip["waveform"].numpy(), clip["tag_targets"].numpy()
 
 
-def tagger_agreement(tagger, records_dir: str, split: str, tags: Sequence[str]) -> agreement_lib.Agreement:
-    """Agreement with the teacher of ``tagger``'s clip scores (its windows, averaged) on ``split``."""
+def tagger_agreement(tagger, records_dir: str, split: str, tags: Sequence[str],
+                     hop_samples=None) -> agreement_lib.Agreement:
+    """Agreement with the teacher of ``tagger``'s clip scores (its windows at ``hop_samples``, default
+    the model's, averaged) on ``split``."""
     student, teacher = [], []
     for _, wave, target in split_clips(records_dir, split):
-        student.append(tagger.tag_waveform(wave)[0]["tags"])
+        student.append(tagger.tag_waveform(wave, hop_samples=hop_samples)[0]["tags"])
         teacher.append(target)
     return agreement_lib.agreement(np.stack(student), np.stack(teacher), tags)
 
@@ -138,6 +144,16 @@ def measure_speed(taggers: Dict[str, object], waves: List[np.ndarray], rounds: i
                 tagger.tag_waveform(wave)
                 best[name][i] = min(best[name][i], time.perf_counter() - started)
     return {name: float(np.median(values)) for name, values in best.items()}
+
+
+class _AtHop:
+    """A tagger run at another hop (for timing the overlap the shipped model leaves out)."""
+
+    def __init__(self, tagger, hop_samples: int):
+        self.tagger, self.hop_samples = tagger, hop_samples
+
+    def tag_waveform(self, waveform):
+        return self.tagger.tag_waveform(waveform, hop_samples=self.hop_samples)
 
 
 def top_k_names(scores: np.ndarray, tags: Sequence[str], k: int) -> List[str]:
@@ -179,8 +195,15 @@ def ship(run_dir: str, records_dir: str, comparison: str = "", audio_dir: str = 
         source = load_model_source(os.path.join(work, registry.STUDENT_RUN_SUBDIR))
         calibration = (tflite.calibration_windows(records_dir, source.spec)
                        if set(params.tflite_variants) & set(tflite.CALIBRATED_VARIANTS) else None)
-        tflite.export_tflite(source, os.path.join(work, registry.STUDENT_TFLITE_SUBDIR), params.tflite_variants,
-                             calibration=calibration)
+        tflite_dir = os.path.join(work, registry.STUDENT_TFLITE_SUBDIR)
+        serving = dataclasses.replace(TagParams(), hop_fraction=params.hop_fraction)
+        tflite.export_tflite(source, tflite_dir, params.tflite_variants, calibration=calibration, config=serving)
+        meta_path = os.path.join(tflite_dir, artifacts.METADATA_FILE)
+        tflite_meta = json.loads(pathlib.Path(meta_path).read_text(encoding="utf-8"))
+        tflite_meta["source_model_dir"] = f"../{registry.STUDENT_RUN_SUBDIR}"  # not this machine's temp path
+        fileio.write_json_atomic(meta_path, tflite_meta)
+        hop = serving.hop_samples(source.spec.chunk_samples)
+        overlap_hop = TagParams().hop_samples(source.spec.chunk_samples)
         tags = manifest_lib.read_tags(records_dir)
         students = {"keras": KerasTagger(os.path.join(work, registry.STUDENT_RUN_SUBDIR))}
         for variant in params.tflite_variants:
@@ -189,7 +212,11 @@ def ship(run_dir: str, records_dir: str, comparison: str = "", audio_dir: str = 
         agreement = {}
         for name, tagger in students.items():
             log(f"agreement with the teacher on the {params.split} split: {name}")
-            agreement[name] = tagger_agreement(tagger, records_dir, params.split, tags)
+            agreement[name] = tagger_agreement(tagger, records_dir, params.split, tags, hop)
+        if overlap_hop != hop:  # what the tagger's default overlap would give instead
+            log(f"agreement with the teacher on the {params.split} split: tflite_float32, hop {overlap_hop}")
+            agreement[f"tflite_float32_hop{overlap_hop}"] = tagger_agreement(
+                students["tflite_float32"], records_dir, params.split, tags, overlap_hop)
         teacher = PretrainedTagger(params.teacher)
         seconds, speedup, clips = {}, {}, 0
         if params.speed_clips > 0:
@@ -202,6 +229,8 @@ def ship(run_dir: str, records_dir: str, comparison: str = "", audio_dir: str = 
                 timed[f"teacher {params.teacher} TFLite {variant}"] = TFLiteTagger(path)
             for variant in params.tflite_variants:
                 timed[f"student TFLite {variant}"] = students[f"tflite_{variant}"]
+            if overlap_hop != hop:
+                timed[f"student TFLite float32, hop {overlap_hop}"] = _AtHop(students["tflite_float32"], overlap_hop)
             waves = [w for _, (_, w, _) in zip(range(params.speed_clips + 1),
                                                split_clips(records_dir, params.split))]
             log(f"timing {len(timed)} taggers on {len(waves)} clips x {params.speed_rounds} rounds")
@@ -222,7 +251,9 @@ def ship(run_dir: str, records_dir: str, comparison: str = "", audio_dir: str = 
             "records": {"counts": manifest_lib.read_manifest(records_dir).counts,
                         "source": manifest_lib.read_manifest(records_dir).config.get("source", {}).get("table", "")},
             "training": training,
-            "agreement": {"split": params.split, **{k: {**a.row(), "num_clips": a.num_clips,
+            "windows": {"window_samples": source.spec.chunk_samples, "hop_samples": hop,
+                        "sample_rate": source.spec.audio.sample_rate},
+            "agreement": {"split": params.split, "hop_samples": hop, **{k: {**a.row(), "num_clips": a.num_clips,
                                                          "scored_tags": a.scored_tags}
                                                      for k, a in agreement.items()}},
             "comparison": json.loads(pathlib.Path(comparison).read_text(encoding="utf-8")) if comparison else {},
