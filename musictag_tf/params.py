@@ -479,7 +479,7 @@ class DemoParams:
         chunk_seconds=4.0, mel_filters=(16, 32, 32, 64), wave_filters=(16, 32, 64), text_filters=32,
         lstm_units=32, attention_hidden=32, fusion_units=64, vgg_filters=(8, 16, 32, 64))
     train: TrainParams = TrainParams(epochs=15, batch_size=32, learning_rate=2e-3, pos_weight=2.0,
-                                     task="multi", early_stopping_patience=4)
+                                     task="multi", early_stopping_patience=6)
     clips_per_shard: int = 64
     tflite_variants: tuple = ("float32",)
 
