@@ -47,7 +47,10 @@ def test_demo_command_runs_every_stage(tmp_path):
         assert row["steps"] > 0 and row["validation"] > 0 and row["test"] > 0
         assert abs(row["total"] - (row["steps"] + row["validation"] + row["setup"] + row["test"])) < 1e-6
     assert "Where stage 3's time went" in run.stdout
-    assert set(report["seconds"]) == {"generate", "build", "train_evaluate", "claims", "export_tag", "total"}
+    stages = {"generate", "build", "train_evaluate", "claims", "export_tag", "total"}
+    assert set(report["seconds"]) == set(report["cpu_seconds"]) == stages
+    assert report["cpu_seconds"]["generate"] > 0  # the generator's worker processes are counted
+    assert "CPU  generate" in run.stdout
 
 
 def test_demo_presets_are_checked():
