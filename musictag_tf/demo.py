@@ -8,12 +8,14 @@
    split, every head at once (tags + energy + stress + quadrant), and evaluate each on the
    test split: the paper-style tagging table and its five-group emotion table
 4. state, from the numbers just measured, whether the paper's claims hold on this data
-5. export cnn_sam as a SavedModel (TF Serving layout) and TFLite (float32, int8, float16)
+5. export cnn_sam as a SavedModel (TF Serving layout) and TFLite float32
 6. tag one test clip with the SavedModel and the TFLite model, write its taggram PNG
 
 Every stage resumes: re-running skips finished clips, shards, epochs and exports. Nothing is
 downloaded. The demo preset (``DEMO_MODEL``) is a narrower network than the default
-ModelParams so the whole run fits in about ten minutes on two CPU cores.
+ModelParams (``params.DemoParams``) so the whole run takes about five minutes on two idle CPU
+cores (BUILD_NOTES.md has the measurements). Step 5 exports the TFLite variants the demo tags with
+(``DemoParams.tflite_variants``); ``musictag-export`` writes the others.
 """
 
 from __future__ import annotations
@@ -27,19 +29,12 @@ from typing import Dict, List
 from musictag_tf import params as params_lib
 from musictag_tf.logs import quiet_tf_logging
 
-# Narrower than ModelParams() (which is sized for MTAT on an accelerator): same layers, fewer
-# filters, 4 s crops from the 8 s synthetic clips. See BUILD_NOTES.md for the measurements.
-DEMO_MODEL = params_lib.ModelParams(
-    chunk_seconds=4.0, mel_filters=(16, 32, 32, 64), wave_filters=(16, 32, 64),
-    text_filters=32, lstm_units=32, attention_hidden=32, fusion_units=64,
-    vgg_filters=(16, 32, 48, 64))
-DEMO_TRAIN = params_lib.TrainParams(epochs=20, batch_size=32, learning_rate=2e-3, pos_weight=2.0,
-                                    task="multi", early_stopping_patience=6)
-# 800 clips, half of them in the valid/test folders (100 / 300): test differences between the
-# variants are a few clips, so the evaluation sets must be larger than MTAT's 25 % would give.
-DEMO_DATA = params_lib.SyntheticParams(num_clips=800, clip_seconds=8.0, evaluation_share=0.5)
-DEMO_SEGMENTS = params_lib.SegmentParams(kernel_seconds=0.5, min_segment_seconds=0.5,
-                                         max_segment_seconds=2.0)
+# The demo's presets live in params.DemoParams (one place); these names are what the benchmarks import.
+DEMO = params_lib.DemoParams()
+DEMO_MODEL = DEMO.model
+DEMO_TRAIN = DEMO.train
+DEMO_DATA = DEMO.data
+DEMO_SEGMENTS = DEMO.segments
 
 
 @dataclasses.dataclass
@@ -48,12 +43,27 @@ class DemoResult:
     comparison_markdown: str
     claims: List[dict]
     tagged: dict
-    seconds: Dict[str, float]
+    seconds: Dict[str, float]  # wall time per stage
+    cpu_seconds: Dict[str, float]  # CPU time per stage (cpu_seconds)
+    profile: List[dict]  # time_profile: where stage 3's time went, per variant
 
 
 def _stage(name: str):
+    """Print the stage's title; returns its start mark (wall seconds, CPU seconds) for ``_since``."""
     print(f"\n=== {name} ===", flush=True)
-    return time.time()
+    return time.time(), cpu_seconds()
+
+
+def _since(mark) -> tuple:
+    """(wall seconds, CPU seconds) since ``mark``."""
+    return time.time() - mark[0], cpu_seconds() - mark[1]
+
+
+def cpu_seconds() -> float:
+    """CPU seconds (user + system) used so far by this process and its finished children (the
+    generator's worker processes): on a shared machine a steadier measure than wall time."""
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
 
 
 def generate(out_dir: str, data: params_lib.SyntheticParams) -> str:
@@ -64,7 +74,8 @@ def generate(out_dir: str, data: params_lib.SyntheticParams) -> str:
     return target
 
 
-def build(synthetic_dir: str, out_dir: str, segments: params_lib.SegmentParams) -> str:
+def build(synthetic_dir: str, out_dir: str, segments: params_lib.SegmentParams,
+          clips_per_shard: int = DEMO.clips_per_shard) -> str:
     from tfrecords_builder import sources
     from tfrecords_builder.build import build_records
     records = os.path.join(out_dir, "records")
@@ -72,13 +83,14 @@ def build(synthetic_dir: str, out_dir: str, segments: params_lib.SegmentParams) 
         synthetic_dir, lyrics_table=os.path.join(synthetic_dir, "lyrics.tsv"),
         labels_table=os.path.join(synthetic_dir, "emotion.tsv"))
     result = build_records(collection, records, segment_params=segments,
-                           builder_params=params_lib.BuilderParams(clips_per_shard=64),
+                           builder_params=params_lib.BuilderParams(clips_per_shard=clips_per_shard),
                            tags_file=os.path.join(synthetic_dir, "tags.txt"))
     print(result.report())
     return records
 
 
-def export_and_tag(run_dir: str, synthetic_dir: str, out_dir: str) -> dict:
+def export_and_tag(run_dir: str, synthetic_dir: str, out_dir: str,
+                   tflite_variants=DEMO.tflite_variants) -> dict:
     from export import saved_model as sm
     from export import tflite
     from musictag_tf.tag import backends as tag_backends, inputs as tag_inputs, plot as tag_plot, tagger as tag_tagger
@@ -88,7 +100,7 @@ def export_and_tag(run_dir: str, synthetic_dir: str, out_dir: str) -> dict:
                                      overwrite=True)
     print(f"SavedModel {exported.path}: {exported.size_bytes:,} bytes, signatures "
           f"{', '.join(exported.signatures)}")
-    models = tflite.export_tflite(source, os.path.join(export_dir, "tflite"))
+    models = tflite.export_tflite(source, os.path.join(export_dir, "tflite"), variants=tflite_variants)
     for m in models:
         print(f"TFLite {m.variant:13s} {m.size_bytes:>10,} bytes, builtin ops only")
     clip, truth = _a_test_clip(synthetic_dir)
@@ -124,38 +136,73 @@ def _a_test_clip(synthetic_dir: str):
     return os.path.join(synthetic_dir, rows[-1]["mp3_path"]), rows[-1]
 
 
-def run_demo(out_dir: str, data: params_lib.SyntheticParams = DEMO_DATA,
-             model: params_lib.ModelParams = DEMO_MODEL, train: params_lib.TrainParams = DEMO_TRAIN,
-             segments: params_lib.SegmentParams = DEMO_SEGMENTS, export: bool = True) -> DemoResult:
+def time_profile(runs_dir: str, comparison) -> List[dict]:
+    """Where stage 3's time went, per variant (seconds, wall clock).
+
+    Rows: epochs run; ``steps`` = training steps (input pipeline included) summed over epochs;
+    ``validation`` = whole-clip validation after each epoch; ``setup`` = the rest of training
+    (building and tracing the model, checkpoints, best.keras, curves); ``test`` = loading
+    best.keras and evaluating the test split.
+    """
+    from musictag_tf import runs
+    rows = []
+    for variant, seconds in comparison.seconds.items():
+        history = runs.load_history(os.path.join(runs_dir, variant), upto_epoch=10 ** 6)
+        epoch_s = sum(h["seconds"] for h in history)
+        steps = sum(h.get("train_seconds", h["seconds"]) for h in history)
+        rows.append({"variant": variant, "epochs": len(history), "steps": steps,
+                     "validation": epoch_s - steps, "setup": seconds["train"] - epoch_s,
+                     "test": seconds["evaluate"], "total": seconds["train"] + seconds["evaluate"]})
+    return rows
+
+
+def profile_markdown(rows: List[dict]) -> str:
+    """Markdown table of ``time_profile`` rows."""
+    lines = ["| variant | epochs | train steps s | validation s | setup s | test eval s | total s |",
+             "|---|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        lines.append(f"| {r['variant']} | {r['epochs']} | {r['steps']:.1f} | {r['validation']:.1f} | "
+                     f"{r['setup']:.1f} | {r['test']:.1f} | {r['total']:.1f} |")
+    return "\n".join(lines) + "\n"
+
+
+def run_demo(out_dir: str, demo: params_lib.DemoParams = DEMO, export: bool = True) -> DemoResult:
+    """Every stage of the demo into ``out_dir`` (resumable); prints and returns the results and
+    the wall time per stage (``DemoResult.seconds``) and per variant (``DemoResult.profile``)."""
     from musictag_tf import experiments
-    seconds = {}
-    start = time.time()
+    seconds, cpu = {}, {}  # wall and CPU seconds per stage
+    start = time.time(), cpu_seconds()
     t = _stage("1/5 synthetic dataset")
-    synthetic_dir = generate(out_dir, data)
-    seconds["generate"] = time.time() - t
+    synthetic_dir = generate(out_dir, demo.data)
+    seconds["generate"], cpu["generate"] = _since(t)
     t = _stage("2/5 TFRecords")
-    records_dir = build(synthetic_dir, out_dir, segments)
-    seconds["build"] = time.time() - t
+    records_dir = build(synthetic_dir, out_dir, demo.segments, demo.clips_per_shard)
+    seconds["build"], cpu["build"] = _since(t)
     t = _stage("3/5 train + evaluate the variants")
-    comparison = experiments.compare_variants(records_dir, os.path.join(out_dir, "runs"), model_params=model,
-                                           train_params=train, verbose=1)
-    seconds["train_evaluate"] = time.time() - t
+    runs_dir = os.path.join(out_dir, "runs")
+    comparison = experiments.compare_variants(records_dir, runs_dir, model_params=demo.model,
+                                              train_params=demo.train, verbose=1)
+    seconds["train_evaluate"], cpu["train_evaluate"] = _since(t)
+    profile = time_profile(runs_dir, comparison)
     print("\n" + comparison.markdown())
+    print("Where stage 3's time went (wall seconds):\n\n" + profile_markdown(profile))
     t = _stage("4/5 the paper's claims on this data")
     claims = experiments.check_claims(comparison)
-    for c in claims:
-        print(f"[{'holds' if c['holds'] else 'DOES NOT HOLD'}] {c['claim']}: {c['detail']}")
-    seconds["claims"] = time.time() - t
+    for claim in claims:
+        print(f"[{'holds' if claim['holds'] else 'DOES NOT HOLD'}] {claim['claim']}: {claim['detail']}")
+    seconds["claims"], cpu["claims"] = _since(t)
     tagged = {}
     if export:
         t = _stage("5/5 export + tag")
-        tagged = export_and_tag(os.path.join(out_dir, "runs", "cnn_sam"), synthetic_dir, out_dir)
-        seconds["export_tag"] = time.time() - t
-    seconds["total"] = time.time() - start
-    result = DemoResult(out_dir, comparison.markdown(), claims, tagged, seconds)
+        tagged = export_and_tag(os.path.join(runs_dir, "cnn_sam"), synthetic_dir, out_dir,
+                                demo.tflite_variants)
+        seconds["export_tag"], cpu["export_tag"] = _since(t)
+    seconds["total"], cpu["total"] = _since(start)
+    result = DemoResult(out_dir, comparison.markdown(), claims, tagged, seconds, cpu, profile)
     with open(os.path.join(out_dir, "demo_report.json"), "w", encoding="utf-8") as f:
         json.dump(dataclasses.asdict(result), f, indent=2, default=str)
-    print("\n" + "  ".join(f"{k} {v:.0f}s" for k, v in seconds.items()))
+    print("\nwall " + "  ".join(f"{k} {v:.0f}s" for k, v in seconds.items()))
+    print("CPU  " + "  ".join(f"{k} {v:.0f}s" for k, v in cpu.items()))
     print(f"everything is in {out_dir}/ (runs/<variant>/ for checkpoints, curves and reports)")
     return result
 
@@ -181,9 +228,10 @@ def main(argv) -> int:
         return errors.report("musictag demo", errors.MusictagError(f"unexpected arguments {argv[1:]}"))
     os.makedirs(FLAGS.out_dir, exist_ok=True)
     try:
-        run_demo(FLAGS.out_dir,
-                 data=dataclasses.replace(DEMO_DATA, num_clips=FLAGS.num_clips, seed=FLAGS.seed),
-                 train=dataclasses.replace(DEMO_TRAIN, epochs=FLAGS.epochs), export=FLAGS.export)
+        demo = dataclasses.replace(
+            DEMO, data=dataclasses.replace(DEMO.data, num_clips=FLAGS.num_clips, seed=FLAGS.seed),
+            train=dataclasses.replace(DEMO.train, epochs=FLAGS.epochs))
+        run_demo(FLAGS.out_dir, demo, export=FLAGS.export)
     except (errors.MusictagError, ValueError) as exc:
         return errors.report("musictag demo", exc)
     return 0

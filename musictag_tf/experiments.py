@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import time
 from typing import Dict, List, Optional, Sequence
 
 from musictag_tf import fileio
@@ -88,6 +89,9 @@ class Comparison:
     evaluations: Dict[str, Evaluation]
     tagging_markdown: str
     groups_markdown: str
+    # variant -> {"train": s, "evaluate": s}: wall time of training (incl. validation) and of the
+    # test-split evaluation in this call (a resumed run counts only what it redid)
+    seconds: Dict[str, Dict[str, float]] = dataclasses.field(default_factory=dict)
 
     def markdown(self) -> str:
         return ("### Tagging (test split)\n\n" + self.tagging_markdown +
@@ -109,17 +113,20 @@ def compare_variants(records_dir: str, output_dir: str,
     if train_params is None:
         train_params = dataclasses.replace(params_lib.TrainParams(),
                                            task="multi" if manifest.has_emotion else "tags")
-    evaluations = {}
+    evaluations, seconds = {}, {}
     for name in variant_names:
+        started = time.time()
         run_dir = os.path.join(output_dir, name)
         job = train_lib.TrainJob(records_dir=records_dir, model_dir=run_dir,
                                  model=dataclasses.replace(model_params, variant=name),
                                  train=train_params, verbose=verbose, **job_kwargs)
         train_lib.train(job)
+        trained = time.time()
         evaluations[name] = evaluate_model_dir(run_dir, records_dir, split, train_params.batch_size,
                                                train_params.eval_chunks, output_dir=run_dir,
                                                verbose=verbose > 1, eval_windows=train_params.eval_windows)
-    comparison = Comparison(evaluations, tagging_table(evaluations), five_group_table(evaluations))
+        seconds[name] = {"train": trained - started, "evaluate": time.time() - trained}
+    comparison = Comparison(evaluations, tagging_table(evaluations), five_group_table(evaluations), seconds)
     fileio.write_atomic(os.path.join(output_dir, "comparison.md"), comparison.markdown())
     fileio.write_atomic(os.path.join(output_dir, "comparison.json"), json.dumps(
         {name: e.to_dict() for name, e in evaluations.items()}, indent=2))

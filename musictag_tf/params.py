@@ -496,3 +496,39 @@ class Int8Params:
         if self.calibration_windows <= 0 or self.calibration_windows_per_clip <= 0:
             raise ConfigError("calibration_windows and calibration_windows_per_clip must be positive, got "
                               f"{self.calibration_windows}, {self.calibration_windows_per_clip}")
+
+
+@dataclasses.dataclass(frozen=True)
+class DemoParams:
+    """``musictag demo`` (musictag_tf/demo.py): every stage on the synthetic set, sized for 2 CPU cores.
+
+    data: 800 clips of 8 s, half of them in the valid/test folders (100 / 300 clips): the test
+      differences between the variants are a few clips, so the evaluation sets must be larger
+      than MTAT's 25 % would give.
+    segments: adaptive segments of 0.5-2 s (the synthetic clips' sections last 2-4 s).
+    model: the layers of ModelParams, narrower, on 4 s crops; the VGG baseline (audio_vgg and
+      the audio half of linear_fusion) is 8-16-32-64 filters wide, ~2.8x fewer multiply-adds
+      than 16-32-48-64 for the same test scores (BUILD_NOTES.md, "musictag demo in half the time").
+    train: every head at once (task multi), at most ``epochs`` epochs, early stopping after
+      ``early_stopping_patience`` epochs without a better validation macro ROC-AUC.
+    clips_per_shard: TFRecord shard size of the demo's records (clips).
+    tflite_variants: the TFLite files the demo exports: the one it tags with (export/tflite.py
+      VARIANTS lists all; ``musictag-export`` writes the others).
+    """
+
+    data: SyntheticParams = SyntheticParams(num_clips=800, clip_seconds=8.0, evaluation_share=0.5)
+    segments: SegmentParams = SegmentParams(kernel_seconds=0.5, min_segment_seconds=0.5,
+                                            max_segment_seconds=2.0)
+    model: ModelParams = ModelParams(
+        chunk_seconds=4.0, mel_filters=(16, 32, 32, 64), wave_filters=(16, 32, 64), text_filters=32,
+        lstm_units=32, attention_hidden=32, fusion_units=64, vgg_filters=(8, 16, 32, 64))
+    train: TrainParams = TrainParams(epochs=15, batch_size=32, learning_rate=2e-3, pos_weight=2.0,
+                                     task="multi", early_stopping_patience=6)
+    clips_per_shard: int = 64
+    tflite_variants: tuple = ("float32",)
+
+    def __post_init__(self):
+        if self.clips_per_shard <= 0:
+            raise ConfigError(f"clips_per_shard must be positive, got {self.clips_per_shard}")
+        if "float32" not in self.tflite_variants:
+            raise ConfigError(f"tflite_variants must include float32 (the demo tags with it), got {self.tflite_variants}")

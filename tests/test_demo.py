@@ -33,8 +33,31 @@ def test_demo_command_runs_every_stage(tmp_path):
     assert all(("holds" if c["holds"] else "DOES NOT HOLD") in run.stdout for c in report["claims"])
     assert (out / "taggram.png").stat().st_size > 0
     assert (out / "export" / "saved_model" / "1" / "saved_model.pb").exists()
-    assert sorted(p.name for p in (out / "export" / "tflite").glob("*.tflite")) == [
-        "model_dynamic_int8.tflite", "model_float16.tflite", "model_float32.tflite"]
+    # only the TFLite variant the demo tags with (DemoParams.tflite_variants)
+    assert sorted(p.name for p in (out / "export" / "tflite").glob("*.tflite")) == ["model_float32.tflite"]
     for variant in ("audio_vgg", "lyrics_textcnn", "linear_fusion", "cnn_sam"):
         assert (out / "runs" / variant / "evaluation_test.json").exists()
     assert "quadrant:" in run.stdout  # the tagged clip's Thayer quadrant is reported
+    # the time profile: one row per variant, read back from the runs' histories (1 epoch each)
+    assert [r["variant"] for r in report["profile"]] == ["audio_vgg", "lyrics_textcnn", "linear_fusion", "cnn_sam"]
+    for row in report["profile"]:
+        history = json.loads((out / "runs" / row["variant"] / "history.json").read_text())
+        assert row["epochs"] == len(history) == 1
+        assert 0 < history[0]["train_seconds"] < history[0]["seconds"]  # steps, then validation
+        assert row["steps"] > 0 and row["validation"] > 0 and row["test"] > 0
+        assert abs(row["total"] - (row["steps"] + row["validation"] + row["setup"] + row["test"])) < 1e-6
+    assert "Where stage 3's time went" in run.stdout
+    stages = {"generate", "build", "train_evaluate", "claims", "export_tag", "total"}
+    assert set(report["seconds"]) == set(report["cpu_seconds"]) == stages
+    assert report["cpu_seconds"]["generate"] > 0  # the generator's worker processes are counted
+    assert "CPU  generate" in run.stdout
+
+
+def test_demo_presets_are_checked():
+    from musictag_tf import params
+    demo = params.DemoParams()
+    assert "float32" in demo.tflite_variants and demo.train.task == "multi"
+    with pytest.raises(params.ConfigError, match="float32"):
+        params.DemoParams(tflite_variants=("float16",))
+    with pytest.raises(params.ConfigError, match="clips_per_shard"):
+        params.DemoParams(clips_per_shard=0)
