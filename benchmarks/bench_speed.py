@@ -143,8 +143,10 @@ def main(argv=None) -> int:
           f"{os.cpu_count()} CPUs, TF {tf.__version__}, threads {args.threads}", flush=True)
 
     label, run_dir, cnn_tflite = _cnn_sam_models(args.model, work, variants)
-    shipped = pretrained_export.export_pretrained("mtt_musicnn", str(work / "mtt_musicnn"),
-                                                  tflite_variants=variants)["tflite"]
+    from export.tflite import CALIBRATED_VARIANTS  # the shipped musicnn has no calibrated int8
+    shipped = pretrained_export.export_pretrained(
+        "mtt_musicnn", str(work / "mtt_musicnn"),
+        tflite_variants=[v for v in variants if v not in CALIBRATED_VARIANTS] or ["float32"])["tflite"]
     clip_seconds = _seconds_of_audio([str(CLIP)])
     tools = []
     originals = []
@@ -170,7 +172,7 @@ def main(argv=None) -> int:
         cnn[variant] = backends.load_tagger(path, args.threads)
         window = cnn[variant].info.chunk_samples
         hop_default = P.TagParams().hop_samples(window)
-        tagger_tool(f"cnn_sam TFLite {variant}, hop {hop_default / window:g} window", cnn[variant])
+        tagger_tool(f"cnn_sam TFLite {variant}, hop {hop_default / window:g} window", cnn[variant], hop_default)
         tagger_tool(f"cnn_sam TFLite {variant}, hop 1 window (no overlap)", cnn[variant], window)
     if run_dir:
         tagger_tool("cnn_sam Keras, hop 0.5 window", backends.load_tagger(run_dir))
@@ -222,7 +224,7 @@ def main(argv=None) -> int:
         for folder, files in folders.items():
             audio = _seconds_of_audio(files)
             settings = [("decode only (stream_audio)", None, None, None)]
-            for hop_name, hop in (("hop 0.5", None), ("hop 1", window)):
+            for hop_name, hop in (("hop 0.5", P.TagParams().hop_samples(window)), ("hop 1", window)):
                 for ahead in (args.decode_ahead_blocks, 0):
                     settings.append((f"TFLite float32 {hop_name}, decode-ahead {'on' if ahead else 'off'}",
                                      t32, hop, dataclasses.replace(P.StreamParams(), decode_ahead_blocks=ahead)))
