@@ -3,7 +3,9 @@
 float32 runtimes (SavedModel, TFLite float32): the Keras bounds (clip 0.02, rows 0.05, the
 same top-5). Dynamic-range int8 and float16 TFLite: clip scores within 0.05 and >= 4 of the
 top 5 on every reference file with >= 3 patches. Slow: ~1.5 min per model (conversion and
-~300 single-window TFLite calls per runtime).
+~300 single-window TFLite calls per runtime), so one model per architecture is exported here
+(mtt_musicnn, mtt_vgg): msd_musicnn has mtt_musicnn's graph and export path with other weights,
+and its weights are checked against the original in Keras (test_musicnn_parity.py).
 """
 
 from __future__ import annotations
@@ -42,7 +44,10 @@ def _check(name, run, reference, bounds) -> list:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", sorted(parity.REFERENCE_NAMES))
+EXPORTED = ("mtt_musicnn", "mtt_vgg")  # one per architecture (module docstring)
+
+
+@pytest.mark.parametrize("name", EXPORTED)
 def test_exported_runtimes_match_original(name, reference, tmp_path):
     model, _ = load_pretrained(name)
     saved = str(tmp_path / "saved_model")
