@@ -43,10 +43,10 @@ def _check(name, run, reference, bounds) -> list:
     return failures
 
 
-@pytest.mark.slow
 EXPORTED = ("mtt_musicnn", "mtt_vgg")  # one per architecture (module docstring)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", EXPORTED)
 def test_exported_runtimes_match_original(name, reference, tmp_path):
     model, _ = load_pretrained(name)
