@@ -7,6 +7,7 @@ import pathlib
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+import numpy as np
 import pytest
 
 from musictag_tf import params as P
@@ -175,3 +176,28 @@ class FakeApt:
             shutil.copy(self.debs[name], cwd)
             return subprocess.CompletedProcess(command, 0, "", "")
         return subprocess.run(command, cwd=cwd, **kwargs)
+
+
+def check_window_model_bad_input(run, spec, clean: np.ndarray) -> None:
+    """Issue 15 findings 7-8 on a TFLite window model (``export.tflite.WindowRunner`` ``run``):
+    a NaN sample, an all-inf and an all-NaN window give finite tags and ``valid`` = the finite
+    fraction (NaN scored as 0), and lyrics ids -1 and vocab_size are read as OOV.
+    ``clean``: float32 [1, chunk_samples] of finite audio."""
+    from export import tflite
+    from musictag_tf.lyrics.vocab import OOV_ID
+
+    chunk, tokens = spec.chunk_samples, spec.lyrics.max_tokens
+    one_nan = clean.copy()
+    one_nan[0, 10] = np.nan
+    ids = np.zeros((1, tokens), np.int32)
+    ids[0, :3] = [2, -1, spec.vocab_size]
+    oov_ids = ids.copy()
+    oov_ids[0, 1:3] = OOV_ID
+    out = run(np.concatenate([clean, one_nan, np.full((1, chunk), np.inf, np.float32),
+                              np.full((1, chunk), np.nan, np.float32)]), np.repeat(oov_ids, 4, 0))
+    assert np.all(np.isfinite(out["tags"]))
+    np.testing.assert_allclose(out[tflite.VALID_OUTPUT][:, 0], [1.0, 1 - 1 / chunk, 0.0, 0.0], rtol=1e-6)
+    zeroed = clean.copy()
+    zeroed[0, 10] = 0.0
+    np.testing.assert_allclose(out["tags"][1], run(zeroed, oov_ids)["tags"][0], atol=1e-6)
+    np.testing.assert_array_equal(run(clean, ids)["tags"], run(clean, oov_ids)["tags"])

@@ -11,7 +11,7 @@ import tensorflow as tf
 from export import saved_model as sm
 from musictag_tf.lyrics.vocab import OOV_ID
 
-from conftest import make_model_dir
+from conftest import check_window_model_bad_input, make_model_dir
 
 SR = 16000
 
@@ -109,24 +109,10 @@ def test_tflite_variants_zero_non_finite_samples_flag_them_and_map_ids(graph, tm
     from export import tflite
     spec, source, _ = graph
     models = tflite.export_tflite(source, str(tmp_path), variants=tflite.UNCALIBRATED_VARIANTS)  # int8: test_tflite_int8
-    chunk, tokens = spec.chunk_samples, spec.lyrics.max_tokens
+    chunk = spec.chunk_samples
     clean = _wave(spec, chunk / SR + 0.01)[None, :chunk]
-    one_nan = clean.copy()
-    one_nan[0, 10] = np.nan
-    all_nan = np.full((1, chunk), np.nan, np.float32)
-    ids = np.zeros((1, tokens), np.int32)
-    ids[0, :3] = [2, -1, spec.vocab_size]
-    oov_ids = ids.copy()
-    oov_ids[0, 1:3] = OOV_ID
     for model in models:
-        run = tflite.WindowRunner(model.path)
-        out = run(np.concatenate([clean, one_nan, all_nan]), np.repeat(oov_ids, 3, 0))
-        assert np.all(np.isfinite(out["tags"])), model.variant
-        np.testing.assert_allclose(out[tflite.VALID_OUTPUT][:, 0], [1.0, 1 - 1 / chunk, 0.0], rtol=1e-6)
-        zeroed = clean.copy()
-        zeroed[0, 10] = 0.0
-        np.testing.assert_allclose(out["tags"][1], run(zeroed, oov_ids)["tags"][0], atol=1e-6)
-        np.testing.assert_array_equal(run(clean, ids)["tags"], run(clean, oov_ids)["tags"])
+        check_window_model_bad_input(tflite.WindowRunner(model.path), spec, clean)
 
 
 @pytest.mark.slow  # one SavedModel export (~25 s idle)

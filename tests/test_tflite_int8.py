@@ -20,9 +20,8 @@ from export import saved_model as sm
 from export import tflite
 from musictag_tf import params as P
 from musictag_tf.errors import ExportError
-from musictag_tf.lyrics.vocab import OOV_ID
 
-from conftest import make_model_dir
+from conftest import check_window_model_bad_input, make_model_dir
 
 SR = 16000
 
@@ -110,24 +109,8 @@ def test_int8_outputs_are_close_to_float32(int8_export):
 
 def test_int8_zeroes_non_finite_samples_flags_them_and_maps_ids(int8_export):
     spec = int8_export["spec"]
-    chunk, tokens = spec.chunk_samples, spec.lyrics.max_tokens
-    clean = _windows(spec, 1, seed=3)[0]
-    one_nan = clean.copy()
-    one_nan[0, 10] = np.nan
-    all_nan = np.full((1, chunk), np.nan, np.float32)
-    ids = np.zeros((1, tokens), np.int32)
-    ids[0, :3] = [2, -1, spec.vocab_size]
-    oov_ids = ids.copy()
-    oov_ids[0, 1:3] = OOV_ID
     run = tflite.WindowRunner(int8_export["models"]["int8"].path)
-    out = run(np.concatenate([clean, one_nan, np.full((1, chunk), np.inf, np.float32), all_nan]),
-              np.repeat(oov_ids, 4, 0))
-    assert np.all(np.isfinite(out["tags"]))
-    np.testing.assert_allclose(out[tflite.VALID_OUTPUT][:, 0], [1.0, 1 - 1 / chunk, 0.0, 0.0], rtol=1e-6)
-    zeroed = clean.copy()
-    zeroed[0, 10] = 0.0
-    np.testing.assert_allclose(out["tags"][1], run(zeroed, oov_ids)["tags"][0], atol=1e-6)
-    np.testing.assert_array_equal(run(clean, ids)["tags"], run(clean, oov_ids)["tags"])
+    check_window_model_bad_input(run, spec, _windows(spec, 1, seed=3)[0])
 
 
 def test_int8_needs_calibration_windows(int8_export, tmp_path):
