@@ -31,9 +31,9 @@ from musictag_tf.distill import agreement as agreement_lib
 BASELINE = "train-mean baseline"
 
 
-def split_targets(records_dir: str, split: str, limit: int = 0) -> Dict[str, np.ndarray]:
-    """{"tag_targets": float32 [clips, tags], "waveforms": [float32 [samples]] (only with ``limit`` > 0)} of a
-    split's records, in shard order; ``limit`` > 0 reads only the first ``limit`` clips."""
+def split_clips(records_dir: str, split: str):
+    """Yield (clip_id, waveform float32 [samples] at the records' rate, teacher scores float32
+    [tags]) for every record of ``split``, in shard order."""
     import tensorflow as tf
 
     from musictag_tf.data import manifest as manifest_lib
@@ -41,14 +41,20 @@ def split_targets(records_dir: str, split: str, limit: int = 0) -> Dict[str, np.
 
     manifest = manifest_lib.read_manifest(records_dir)
     files = manifest_lib.split_files(records_dir, split, manifest)
-    dataset = tf.data.TFRecordDataset(files).map(lambda s: schema.parse_example(s, manifest.num_tags))
-    if limit:
-        dataset = dataset.take(limit)
+    for clip in tf.data.TFRecordDataset(files).map(lambda s: schema.parse_example(s, manifest.num_tags)):
+        yield clip["clip_id"].numpy().decode("utf-8"), clip["waveform"].numpy(), clip["tag_targets"].numpy()
+
+
+def split_targets(records_dir: str, split: str, limit: int = 0) -> Dict[str, np.ndarray]:
+    """{"tag_targets": float32 [clips, tags], "waveforms": [float32 [samples]] (only with ``limit`` > 0)} of a
+    split's records, in shard order; ``limit`` > 0 reads only the first ``limit`` clips."""
     targets, waves = [], []
-    for clip in dataset:
-        targets.append(clip["tag_targets"].numpy())
+    for _, wave, target in split_clips(records_dir, split):
+        if limit and len(targets) == limit:
+            break
+        targets.append(target)
         if limit:
-            waves.append(clip["waveform"].numpy())
+            waves.append(wave)
     return {"tag_targets": np.stack(targets), "waveforms": waves}
 
 

@@ -68,6 +68,16 @@ class AttentionExplainer:
         return (out["attention_weights"].numpy(), out["segment_start_seconds"].numpy(),
                 out["segment_end_seconds"].numpy())
 
+    def _from_export(self, tagger, hop_samples: Optional[int], output_names, kind: str) -> None:
+        """Windows, rate and token count from an export's tagger; AttentionError when the export
+        (``kind``, for the message) lacks the attention outputs."""
+        if not set(artifacts.ATTENTION_OUTPUTS.values()) <= set(output_names):
+            raise AttentionError(tagger.info.path, f"--attention: this {kind} has no attention outputs "
+                                                   "(cnn_sam only, exported by this version of musictag-export)")
+        self.max_tokens = tagger.info.max_tokens
+        self.window_params = tagger.window_params(hop_samples)
+        self.sample_rate = tagger.info.sample_rate
+
     def explain(self, waveform: np.ndarray, offset_seconds: float = 0.0) -> dict:
         """float32 [samples] -> the "attention" JSON object (seconds from ``offset_seconds``)."""
         windows, starts = windows_lib.split_windows(waveform, self.window_params)
@@ -99,14 +109,8 @@ class SavedModelAttentionExplainer(AttentionExplainer):
     """
 
     def __init__(self, tagger, hop_samples: Optional[int] = None):
-        outputs = tagger.windows_fn.structured_outputs
-        if not set(artifacts.ATTENTION_OUTPUTS.values()) <= set(outputs):
-            raise AttentionError(tagger.info.path, "--attention: this SavedModel has no attention outputs "
-                                                   "(cnn_sam only, exported by this version of musictag-export)")
+        self._from_export(tagger, hop_samples, tagger.windows_fn.structured_outputs, "SavedModel")
         self.windows_fn = tagger.windows_fn
-        self.max_tokens = tagger.info.max_tokens
-        self.window_params = tagger.window_params(hop_samples)
-        self.sample_rate = tagger.info.sample_rate
         self.window_batch = TagParams().window_batch
 
     def window_attention(self, windows: np.ndarray):
@@ -128,13 +132,8 @@ class TFLiteAttentionExplainer(AttentionExplainer):
     """
 
     def __init__(self, tagger, hop_samples: Optional[int] = None):
-        if not set(artifacts.ATTENTION_OUTPUTS.values()) <= set(tagger.runner.output_names):
-            raise AttentionError(tagger.info.path, "--attention: this TFLite model has no attention outputs "
-                                                   "(cnn_sam only, exported by this version of musictag-export)")
+        self._from_export(tagger, hop_samples, tagger.runner.output_names, "TFLite model")
         self.runner = tagger.runner
-        self.max_tokens = tagger.info.max_tokens
-        self.window_params = tagger.window_params(hop_samples)
-        self.sample_rate = tagger.info.sample_rate
 
     def window_attention(self, windows: np.ndarray):
         out = self.runner(windows, np.zeros([len(windows), self.max_tokens], np.int32))

@@ -44,6 +44,7 @@ import numpy as np
 from musictag_tf import artifacts
 from musictag_tf import fileio
 from musictag_tf.distill import agreement as agreement_lib
+from musictag_tf.distill.compare import split_clips
 from musictag_tf.model.pretrained import registry
 from musictag_tf.params import TagParams
 
@@ -104,19 +105,6 @@ def choose_run(run_dirs: Sequence[str]) -> str:
     if len(metrics) > 1:
         raise ValueError(f"the runs were selected on different metrics {sorted(metrics)}: not comparable")
     return max(run_dirs, key=lambda d: summaries[d]["best_score"])
-
-
-def split_clips(records_dir: str, split: str):
-    """Yield (clip_id, waveform float32 [samples] at 16 kHz, teacher scores float32 [tags])."""
-    import tensorflow as tf
-
-    from musictag_tf.data import manifest as manifest_lib
-    from musictag_tf.data import schema
-
-    manifest = manifest_lib.read_manifest(records_dir)
-    files = manifest_lib.split_files(records_dir, split, manifest)
-    for clip in tf.data.TFRecordDataset(files).map(lambda s: schema.parse_example(s, manifest.num_tags)):
-        yield clip["clip_id"].numpy().decode("utf-8"), clip["waveform"].numpy(), clip["tag_targets"].numpy()
 
 
 def tagger_agreement(tagger, records_dir: str, split: str, tags: Sequence[str],
@@ -205,6 +193,7 @@ def ship(run_dir: str, records_dir: str, comparison: str = "", audio_dir: str = 
         hop = serving.hop_samples(source.spec.chunk_samples)
         overlap_hop = TagParams().hop_samples(source.spec.chunk_samples)
         tags = manifest_lib.read_tags(records_dir)
+        manifest = manifest_lib.read_manifest(records_dir)
         students = {"keras": KerasTagger(os.path.join(work, registry.STUDENT_RUN_SUBDIR))}
         for variant in params.tflite_variants:
             students[f"tflite_{variant}"] = TFLiteTagger(os.path.join(
@@ -248,8 +237,7 @@ def ship(run_dir: str, records_dir: str, comparison: str = "", audio_dir: str = 
             "name": params.name, "kind": "student", "architecture": source.spec.model.variant,
             "use_segments": source.spec.model.use_segments, "teacher": params.teacher,
             "trained_on": "real music: Debian game soundtracks, the teacher's scores as soft targets",
-            "records": {"counts": manifest_lib.read_manifest(records_dir).counts,
-                        "source": manifest_lib.read_manifest(records_dir).config.get("source", {}).get("table", "")},
+            "records": {"counts": manifest.counts, "source": manifest.config.get("source", {}).get("table", "")},
             "training": training,
             "windows": {"window_samples": source.spec.chunk_samples, "hop_samples": hop,
                         "sample_rate": source.spec.audio.sample_rate},
