@@ -351,6 +351,12 @@ class TagParams:
 # literature's chunks spread evenly over the clip (at most TrainParams.eval_chunks of them).
 EVAL_WINDOWS = ("tagger", "spread")
 
+# Tag losses against soft targets (TrainParams.soft_target_loss; musictag_tf/model/losses.py):
+# "bce" = the weighted BCE with the teacher's probabilities as y; "logit_mse" = squared error
+# between the student's and the teacher's log-odds (Ba & Caruana 2014). Hard 0/1 labels always
+# use the weighted BCE.
+SOFT_TARGET_LOSSES = ("bce", "logit_mse")
+
 
 @dataclasses.dataclass(frozen=True)
 class TrainParams:
@@ -366,6 +372,7 @@ class TrainParams:
     early_stopping_patience: int = 5  # epochs without validation ROC-AUC gain
     shuffle_buffer: int = 1024
     crops_per_clip: int = 1  # random crops drawn from each training clip per epoch
+    soft_target_loss: str = "bce"  # SOFT_TARGET_LOSSES: tag loss against soft (teacher) targets
     eval_chunks: int = 16  # eval_windows="spread" only: chunks per clip (16 in the MTAT literature)
     seed: int = 0
     eval_windows: str = "tagger"  # EVAL_WINDOWS: "tagger" (what users get) or "spread" (literature)
@@ -377,6 +384,11 @@ class TrainParams:
             raise ConfigError(f"task must be tags|emotion2|emotion4|multi, got {self.task!r}")
         if self.epochs <= 0 or self.batch_size <= 0 or self.learning_rate <= 0:
             raise ConfigError("epochs, batch_size and learning_rate must be positive")
+        if self.crops_per_clip < 1:
+            raise ConfigError(f"crops_per_clip must be >= 1, got {self.crops_per_clip}")
+        if self.soft_target_loss not in SOFT_TARGET_LOSSES:
+            raise ConfigError(f"soft_target_loss must be one of {SOFT_TARGET_LOSSES}, "
+                              f"got {self.soft_target_loss!r}")
         if self.eval_windows not in EVAL_WINDOWS:
             raise ConfigError(f"eval_windows must be one of {EVAL_WINDOWS}, got {self.eval_windows!r}")
 

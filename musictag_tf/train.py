@@ -109,6 +109,9 @@ def make_spec(job: TrainJob, manifest: manifest_lib.Manifest, vocab_size: int) -
     if any(h != "tags" for h in heads) and not manifest.has_emotion:
         raise ValueError(f"--task={job.train.task} needs emotion labels, but the records in "
                          f"{job.records_dir} have none (build them with an emotion/labels table)")
+    if job.train.soft_target_loss != "bce" and not has_soft_targets(manifest):
+        raise ValueError(f"--soft_target_loss={job.train.soft_target_loss} needs soft targets, but the "
+                         f"records in {job.records_dir} were built without --soft_labels")
     model_params = dataclasses.replace(job.model, num_tags=manifest.num_tags, heads=heads)
     return variants.ModelSpec(model=model_params, audio=manifest.audio_params(),
                               segments=manifest.segment_params(), lyrics=manifest.lyrics_params(),
@@ -339,6 +342,11 @@ def define_flags():
     F.DEFINE_float("emotion_loss_weight", d_train.emotion_loss_weight, "Weight of the emotion losses.")
     F.DEFINE_integer("early_stopping_patience", d_train.early_stopping_patience,
                      "Stop after this many epochs without a better validation score.")
+    F.DEFINE_integer("crops_per_clip", d_train.crops_per_clip,
+                     "Random crops of --chunk_seconds drawn from each training clip per epoch.")
+    F.DEFINE_enum("soft_target_loss", d_train.soft_target_loss, list(params_lib.SOFT_TARGET_LOSSES),
+                  "Tag loss against soft (teacher) targets: bce, or logit_mse (squared log-odds error; "
+                  "needs records built with --soft_labels).")
     F.DEFINE_integer("eval_chunks", d_train.eval_chunks, "Max chunks averaged per clip at validation.")
     F.DEFINE_integer("steps_per_epoch", d_job.steps_per_epoch, "Training steps per epoch (0: train clips // batch size).")
     F.DEFINE_float("chunk_seconds", d_model.chunk_seconds, "Model input length in seconds.")
@@ -381,7 +389,7 @@ def job_from_flags(FLAGS) -> TrainJob:
         learning_rate=FLAGS.learning_rate, pos_weight=FLAGS.pos_weight, task=FLAGS.task,
         tag_loss_weight=FLAGS.tag_loss_weight, emotion_loss_weight=FLAGS.emotion_loss_weight,
         early_stopping_patience=FLAGS.early_stopping_patience, eval_chunks=FLAGS.eval_chunks,
-        seed=FLAGS.seed)
+        crops_per_clip=FLAGS.crops_per_clip, soft_target_loss=FLAGS.soft_target_loss, seed=FLAGS.seed)
     return TrainJob(records_dir=FLAGS.records_dir, model_dir=FLAGS.model_dir, model=model,
                     train=train_params, strategy=FLAGS.strategy, tpu=FLAGS.tpu,
                     mixed_precision=FLAGS.mixed_precision, word_vectors=FLAGS.word_vectors,
@@ -394,6 +402,7 @@ def check_flags(FLAGS) -> None:
     """One line per bad flag before anything is read or built (errors.FlagError / OutputError)."""
     from musictag_tf import errors
     for name, minimum in (("epochs", 1), ("batch_size", 1), ("eval_chunks", 1), ("steps_per_epoch", 0),
+                          ("crops_per_clip", 1),
                           ("early_stopping_patience", 1)):
         if getattr(FLAGS, name) < minimum:
             raise errors.FlagError(f"--{name}", f"must be >= {minimum}, got {getattr(FLAGS, name)}")

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from musictag_tf.model.losses import WeightedBinaryCrossentropy
+from musictag_tf.model.losses import LogitSquaredError, MultiHeadLoss, WeightedBinaryCrossentropy
 from musictag_tf.params import TrainParams
 
 BATCH, TAGS = 16, 50
@@ -196,3 +196,33 @@ def test_compiled_model_save_load_keeps_loss(tmp_path):
     np.testing.assert_allclose(loaded.evaluate(x, y, verbose=0), before, rtol=1e-6)
     history = loaded.fit(x, y, epochs=3, batch_size=BATCH, verbose=0)
     assert history.history["loss"][-1] < before
+
+
+def test_logit_squared_error_matches_reference_and_is_zero_at_the_teachers_log_odds():
+    rng = np.random.default_rng(12)
+    teacher = rng.uniform(0.0, 1.0, size=(BATCH, TAGS)).astype("float32")
+    teacher[0, :3] = [0.0, 1.0, 0.5]  # hard values are clipped to [1e-4, 1 - 1e-4]
+    _, z = _data(12)
+    clipped = np.clip(teacher.astype(np.float64), 1e-4, 1 - 1e-4)
+    target = np.log(clipped / (1 - clipped))
+    loss = LogitSquaredError()
+    np.testing.assert_allclose(float(loss(teacher, z)), np.mean((z - target) ** 2), rtol=1e-5)
+    assert float(loss(teacher, target.astype("float32"))) < 1e-8
+    z_var = tf.Variable(z)
+    with tf.GradientTape() as tape:
+        value = LogitSquaredError(reduction=None)(teacher, z_var)
+        total = tf.reduce_sum(value)
+    assert value.shape == (BATCH,)
+    grad = tape.gradient(total, z_var).numpy()
+    np.testing.assert_allclose(grad, 2 * (z - target) / TAGS, rtol=1e-3, atol=1e-6)
+    assert LogitSquaredError.from_config(loss.get_config()).get_config() == loss.get_config()
+
+
+def test_multi_head_loss_uses_the_chosen_soft_target_loss():
+    teacher = np.full((2, TAGS), 0.01, "float32")
+    z = np.zeros((2, TAGS), "float32")
+    labels = {"tags": (teacher > 0.5).astype("float32"), "tag_targets": teacher}
+    bce = MultiHeadLoss(["tags"], TrainParams()).per_example({"tags": z}, labels).numpy()
+    mse = MultiHeadLoss(["tags"], TrainParams(soft_target_loss="logit_mse")).per_example({"tags": z}, labels).numpy()
+    np.testing.assert_allclose(bce, np.log(2.0), rtol=1e-5)  # -[0.01 log 0.5 + 0.99 log 0.5]
+    np.testing.assert_allclose(mse, np.log(99.0) ** 2, rtol=1e-5)  # (0 - logit 0.01)^2

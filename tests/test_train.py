@@ -77,6 +77,15 @@ def test_task_needing_emotion_labels_fails_clearly_without_them(tiny_records, tm
         train_lib.train(job(str(copy), tmp_path / "x", task="emotion2"))
 
 
+def test_logit_loss_needs_soft_targets_and_a_known_name(tiny_records, tmp_path):
+    with pytest.raises(ValueError, match="soft_target_loss=logit_mse needs soft targets"):
+        train_lib.train(job(tiny_records, tmp_path / "x", task="tags", soft_target_loss="logit_mse"))
+    with pytest.raises(P.ConfigError, match="soft_target_loss"):
+        P.TrainParams(soft_target_loss="kl")
+    with pytest.raises(P.ConfigError, match="crops_per_clip"):
+        P.TrainParams(crops_per_clip=0)
+
+
 def _train_cmd(records, model_dir, epochs, extra=()):
     return [sys.executable, "-m", "musictag_tf.train", f"--records_dir={records}", f"--model_dir={model_dir}",
             f"--epochs={epochs}", *TRAIN_FLAGS, *extra]

@@ -110,11 +110,50 @@ class WeightedBinaryCrossentropy(keras.losses.Loss):
         return config
 
 
+@keras.saving.register_keras_serializable(package="musictag")
+class LogitSquaredError(keras.losses.Loss):
+    """Squared error between student and teacher log-odds, averaged over tags (distillation).
+
+    ``L = mean_tags (z - logit(clip(y, ε, 1-ε)))²`` with ``z`` the student's logits and ``y``
+    the teacher's probabilities (Ba & Caruana 2014, "Do deep nets really need to be deep?").
+    Against soft targets the BCE's gradient ``σ(z) - y`` is tiny wherever the teacher is
+    confident (most tags sit at 0.01-0.1), so the student learns the teacher's *ranking* of
+    clips on a rare tag slowly; the log-odds error weighs a 0.01-vs-0.1 difference as much as a
+    0.5-vs-0.9 one. Both losses share the optimum ``σ(z) = y``.
+
+    Args:
+      epsilon: probabilities are clipped to ``[ε, 1-ε]`` (default 1e-4: log-odds within ±9.2),
+        so hard 0/1 labels stay finite (but use the BCE for them).
+    Call args: y_true ``[batch, tags]`` in [0, 1]; y_pred ``[batch, tags]`` logits.
+    Returns ``[batch]`` (then reduced like any Keras loss).
+    """
+
+    def __init__(self, epsilon: float = 1e-4, reduction="sum_over_batch_size",
+                 name: str = "logit_squared_error", dtype=None):
+        super().__init__(name=name, reduction=reduction, dtype=dtype or "float32")
+        if not 0.0 < float(epsilon) < 0.5:
+            raise ValueError(f"epsilon must be in (0, 0.5), got {epsilon}")
+        self.epsilon = float(epsilon)
+
+    def call(self, y_true, y_pred):
+        y = ops.clip(ops.cast(y_true, "float32"), self.epsilon, 1.0 - self.epsilon)
+        target = ops.log(y) - ops.log1p(-y)
+        return ops.mean(ops.square(ops.cast(y_pred, "float32") - target), axis=-1)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"epsilon": self.epsilon, "dtype": self.dtype})
+        return config
+
+
 class MultiHeadLoss:
     """Per-example training loss over the model's heads.
 
     tags: weighted BCE from logits (alpha = TrainParams.pos_weight), mean over tags, against
     ``labels["tag_targets"]`` (soft teacher scores, or the multi-hot) when present, else ``tags``;
+    with ``TrainParams.soft_target_loss == "logit_mse"`` the squared log-odds error
+    (:class:`LogitSquaredError`) against ``tag_targets`` instead (soft targets only: the train
+    job refuses it for records without them);
     emotion heads: softmax cross-entropy, zero where the label is unknown (-1).
     total = tag_loss_weight * tags + emotion_loss_weight * sum(emotion heads).
     ``train_params``: a musictag_tf.params.TrainParams. ``per_example`` takes logits
@@ -125,8 +164,11 @@ class MultiHeadLoss:
     def __init__(self, heads, train_params):
         self.heads = tuple(heads)
         self.tp = train_params
-        self.tag_loss = WeightedBinaryCrossentropy(
-            pos_weight=train_params.pos_weight, from_logits=True, reduction=None)
+        if getattr(train_params, "soft_target_loss", "bce") == "logit_mse":
+            self.tag_loss = LogitSquaredError(reduction=None)
+        else:
+            self.tag_loss = WeightedBinaryCrossentropy(
+                pos_weight=train_params.pos_weight, from_logits=True, reduction=None)
 
     def per_example(self, logits: Dict[str, tf.Tensor], labels: Dict[str, tf.Tensor]) -> tf.Tensor:
         total = 0.0
