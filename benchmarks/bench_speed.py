@@ -17,7 +17,8 @@ tools ALTERNATE clip by clip so machine load hits them alike):
 Each row gives wall ms and CPU ms (all threads of the process: steadier than wall time on a
 loaded machine) and the ratios original / ours (> 1: ours faster) against both originals, wall
 and CPU. Then where the cnn_sam TFLite float32 time goes (decode, one window), and folder
-throughput (files/s, x real time; decode + resample + model, decode-ahead on and off) on the shared
+throughput (files/s, x real time; decode + resample + model; one worker with decode-ahead on and
+off, and one worker per core as `musictag tag` does by default) on the shared
 recordings (``audio/`` recursively) and on ``--folder_clips`` MTAT-length (29.1 s, 16 kHz mono
 mp3) clips cut from them into a temp dir.
 """
@@ -223,17 +224,23 @@ def main(argv=None) -> int:
         print("|---|---:|---:|---|---:|---:|---:|---:|")
         for folder, files in folders.items():
             audio = _seconds_of_audio(files)
-            settings = [("decode only (stream_audio)", None, None, None)]
+            settings = [("decode only (stream_audio)", None, None, None, 1)]
+            cores = os.cpu_count() or 1
             for hop_name, hop in (("hop 0.5", P.TagParams().hop_samples(window)), ("hop 1", window)):
                 for ahead in (args.decode_ahead_blocks, 0):
-                    settings.append((f"TFLite float32 {hop_name}, decode-ahead {'on' if ahead else 'off'}",
-                                     t32, hop, dataclasses.replace(P.StreamParams(), decode_ahead_blocks=ahead)))
-            for name, tagger, hop, stream in settings:
+                    settings.append((f"TFLite float32 {hop_name}, 1 worker, decode-ahead {'on' if ahead else 'off'}",
+                                     t32, hop, dataclasses.replace(P.StreamParams(), decode_ahead_blocks=ahead), 1))
+                for variant in ("float32", "int8"):
+                    if variant in cnn:
+                        settings.append((f"TFLite {variant} {hop_name}, {cores} workers (tag default)",
+                                         cnn[variant], hop, P.StreamParams(), cores))
+            for name, tagger, hop, stream, workers in settings:
                 if tagger is None:
                     fn = _timed(lambda: [list(stream_audio(f, 16000)) for f in files])
                 else:
-                    def fn_inner(tagger=tagger, hop=hop, stream=stream):
-                        out = tg.tag_paths(files, tagger, hop_samples=hop, progress=False, stream=stream)
+                    def fn_inner(tagger=tagger, hop=hop, stream=stream, workers=workers):
+                        out = tg.tag_paths(files, tagger, hop_samples=hop, progress=False, stream=stream,
+                                           workers=workers)
                         assert not out.failures, out.failures[:3]
                     fn = _timed(fn_inner)
                 wall, cpu = fn()

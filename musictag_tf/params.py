@@ -326,12 +326,15 @@ class TagParams:
     top_k: tag names returned per clip by the serving signatures (capped at num_tags).
     window_batch: windows per forward pass inside the serving graph (bounds memory on long songs).
     default_model: what ``musictag tag`` uses without ``--model`` (a shipped pretrained model).
+    workers: files tagged at once (musictag_tf.tag.tagger.tag_paths): 0 = one per CPU core for
+      backends with per-thread model copies (TFLite), 1 = one file at a time.
     """
 
     hop_fraction: float = 0.5
     top_k: int = 5
     window_batch: int = 16
     default_model: str = "mtt_musicnn"
+    workers: int = 0
 
     def __post_init__(self):
         if not 0.0 < self.hop_fraction <= 1.0:
@@ -340,6 +343,8 @@ class TagParams:
             raise ConfigError(f"top_k must be positive, got {self.top_k}")
         if self.window_batch <= 0:
             raise ConfigError(f"window_batch must be positive, got {self.window_batch}")
+        if self.workers < 0:
+            raise ConfigError(f"workers must be >= 0, got {self.workers}")
 
     def hop_samples(self, chunk_samples: int) -> int:
         """Hop in samples for windows of ``chunk_samples`` samples (>= 1)."""

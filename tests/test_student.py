@@ -75,3 +75,33 @@ def test_student_keras_run_and_tflite_agree():
     a = keras_tagger.tag_waveform(wave, hop_samples=hop)[0]["tags"]
     b = tflite_tagger.tag_waveform(wave)[0]["tags"]
     np.testing.assert_allclose(a, b, atol=1e-4)
+
+
+@pytest.mark.skipif(not AUDIO.is_dir(), reason="../shared/data/audio not present")
+def test_workers_tag_a_folder_in_parallel_with_the_same_results_in_order(tmp_path):
+    """`musictag tag --workers`: one TFLite interpreter per worker thread, the same scores and the
+    same order as one file at a time, and a bad file still fails alone, in its place."""
+    from musictag_tf.tag.backends import load_tagger
+    from musictag_tf.tag.tagger import tag_paths, worker_taggers
+
+    names = sorted(p.name for p in (AUDIO / "librosa").glob("*.ogg"))[:3]
+    folder = tmp_path / "music"
+    folder.mkdir()
+    for i, name in enumerate(names):
+        os.symlink(AUDIO / "librosa" / name, folder / f"{i}_{name}")
+    (folder / "1b_broken.wav").write_bytes(b"RIFF not really audio")
+    tagger = load_tagger(STUDENT, tflite_variant="int8")
+    assert tagger.info.path.endswith(artifacts.TFLITE_FILES["int8"])
+    copies = worker_taggers(tagger, 2, num_files=4)
+    assert len(copies) == 2 and copies[0] is not tagger and copies[0].info is tagger.info
+    assert worker_taggers(tagger, 2, num_files=1) == [tagger]
+    assert worker_taggers(load_tagger("mtt_musicnn"), 2, num_files=4)[0].info.kind != "tflite"
+
+    seen = []
+    one = tag_paths([str(folder)], tagger, progress=False, workers=1)
+    two = tag_paths([str(folder)], tagger, progress=False, workers=2, on_result=lambda c: seen.append(c.path))
+    assert [c.path for c in two.results] == [c.path for c in one.results] == seen
+    assert len(two.results) == len(names) and [p for p, _ in two.failures] == [str(folder / "1b_broken.wav")]
+    assert two.failures == one.failures
+    for a, b in zip(one.results, two.results):
+        np.testing.assert_allclose(a.probabilities["tags"], b.probabilities["tags"], atol=1e-5)

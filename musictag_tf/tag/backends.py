@@ -63,6 +63,12 @@ class Tagger:
         """float32 [n, chunk_samples], int32 [max_tokens] -> head -> float32 [n, classes]."""
         raise NotImplementedError
 
+    def worker_copy(self, num_threads: int) -> Optional["Tagger"]:
+        """An independent tagger on the same model for one more worker thread (``num_threads``
+        threads of its own), or None when this backend gains nothing from it (Keras and
+        SavedModel already spread one call over every core)."""
+        return None
+
     def window_params(self, hop_samples: Optional[int] = None) -> windows_lib.WindowParams:
         """The windows this model is run on (musictag_tf.windows; the model's hop unless given)."""
         if self.info.windows is not None:
@@ -157,6 +163,13 @@ class TFLiteTagger(Tagger):
         self.info = _info_from_metadata("tflite", path, meta, vocab if os.path.exists(vocab) else None)
         self.runner = tflite.WindowRunner(str(path), num_threads=num_threads)
         self.output_names = {head: self.runner.output_name(head) for head in self.info.heads}
+
+    def worker_copy(self, num_threads: int) -> "TFLiteTagger":
+        """A second interpreter on the same file: ``Interpreter.invoke`` releases the GIL, so
+        worker threads with one interpreter each run the model in parallel."""
+        copy = TFLiteTagger(self.info.path, num_threads=num_threads)
+        copy.info, copy.embeddings = self.info, self.embeddings
+        return copy
 
     def run_windows(self, windows, lyrics_ids):
         ids = np.repeat(np.asarray(lyrics_ids, np.int32)[None], windows.shape[0], axis=0)
@@ -255,12 +268,14 @@ def resolve_saved_model_dir(path: str) -> str:
     return os.path.join(path, str(versions[-1]))
 
 
-def load_tagger(path: str, num_threads: Optional[int] = None, keras: bool = False) -> Tagger:
+def load_tagger(path: str, num_threads: Optional[int] = None, keras: bool = False,
+                tflite_variant: str = "float32") -> Tagger:
     """The right Tagger for ``path``: a shipped model's name (registry.SHIPPED_NAMES), ``.tflite``
     file, SavedModel (version or base dir) or model_dir.
 
-    A shipped student (registry.SHIPPED_STUDENTS) runs its TFLite float32 model, as a phone would;
-    ``keras=True`` (``--embeddings``) runs its training run with Keras instead.
+    A shipped student (registry.SHIPPED_STUDENTS) runs its TFLite ``tflite_variant`` model
+    (artifacts.TFLITE_FILES: float32, the default, dynamic_int8 or int8, as shipped), as a phone
+    would; ``keras=True`` (``--embeddings``) runs its training run with Keras instead.
     """
     path = os.fspath(path)
     if path in registry.SHIPPED_MODELS:
@@ -269,8 +284,10 @@ def load_tagger(path: str, num_threads: Optional[int] = None, keras: bool = Fals
         if keras:
             tagger = KerasTagger(registry.student_run_dir(path))
         else:
-            tagger = TFLiteTagger(registry.student_tflite(path, artifacts.TFLITE_FILES["float32"]),
-                                  num_threads=num_threads)
+            file = registry.student_tflite(path, artifacts.TFLITE_FILES[tflite_variant])
+            if not os.path.isfile(file):
+                raise ModelLoadError(path, f"this student ships no {tflite_variant} TFLite model ({file})")
+            tagger = TFLiteTagger(file, num_threads=num_threads)
         tagger.info.name = path
         return tagger
     if not tf.io.gfile.exists(path):

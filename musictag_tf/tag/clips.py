@@ -50,9 +50,11 @@ def tag_clips_of_file(tagger: Tagger, path: str, params: ClipParams, lyrics: Opt
 
 def tag_clip_paths(paths: Sequence[str], tagger: Tagger, params: ClipParams, lyrics: Optional[LyricsSource] = None,
                    hop_samples: Optional[int] = None, progress: bool = True,
-                   on_error: Optional[Callable[[str, str], None]] = None) -> TagRun:
-    """``tag_paths`` with every file cut into clips; failures (per file) collected, not raised."""
+                   on_error: Optional[Callable[[str, str], None]] = None,
+                   workers: int = 1) -> TagRun:
+    """``tag_paths`` with every file cut into clips; failures (per file) collected, not raised.
+    ``workers``: as for ``tag_paths`` (files tagged at once)."""
     def tag_one(tagger, path, lyrics, hop_samples):
         return tag_clips_of_file(tagger, path, params, lyrics, hop_samples)
 
-    return tag_paths(paths, tagger, lyrics, hop_samples, progress, on_error, tag_one=tag_one)
+    return tag_paths(paths, tagger, lyrics, hop_samples, progress, on_error, tag_one=tag_one, workers=workers)

@@ -7,6 +7,7 @@ A clip's scores are the mean of its windows' probabilities; the per-window tag p
 from __future__ import annotations
 
 import dataclasses
+import os
 import sys
 from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
@@ -149,13 +150,20 @@ def tag_paths(paths: Sequence[str], tagger: Tagger, lyrics: Optional[LyricsSourc
               on_error: Optional[Callable[[str, str], None]] = None,
               stream: params_lib.StreamParams = params_lib.StreamParams(),
               on_result: Optional[Callable[[ClipTags], None]] = None,
-              tag_one: Optional[Callable[..., List[ClipTags]]] = None) -> TagRun:
+              tag_one: Optional[Callable[..., List[ClipTags]]] = None,
+              workers: int = params_lib.TagParams().workers) -> TagRun:
     """Tag every audio file in ``paths`` (files and folders); failures are collected, not raised.
 
     Each file is isolated: a decode, lyrics or model error, or any OSError, fails that file only
-    (``on_error(path, reason)``); ``on_result(clip)`` is called for each result as it is done.
-    ``tag_one(tagger, path, lyrics, hop_samples)`` -> ClipTags list replaces ``tag_file`` (e.g. one
-    result per clip, musictag_tf.tag.clips).
+    (``on_error(path, reason)``); ``on_result(clip)`` is called for each result as it is done, in
+    the files' order. ``tag_one(tagger, path, lyrics, hop_samples)`` -> ClipTags list replaces
+    ``tag_file`` (e.g. one result per clip, musictag_tf.tag.clips).
+
+    ``workers`` (TagParams.workers): files tagged at once, each by a worker thread with its own
+    copy of the model (``Tagger.worker_copy``: TFLite interpreters, which release the GIL; the
+    cores are shared out among them). 0 = one per CPU core when there are several files and the
+    backend has copies; 1 = one file at a time (then ``stream.decode_ahead_blocks`` may decode
+    the next file while the model runs).
     """
     files, listing_errors = find_audio_files(paths, with_errors=True)
     results, failures = [], []
@@ -163,35 +171,97 @@ def tag_paths(paths: Sequence[str], tagger: Tagger, lyrics: Optional[LyricsSourc
         failures.append((path, reason))
         if on_error:
             on_error(path, reason)
-    ahead = None  # decode the next files in a background thread while the model runs
-    if (tag_one is None and stream.decode_ahead_blocks > 0 and len(files) > 1
-            and not tagger.window_params(hop_samples).context_samples):
-        rate = tagger.info.sample_rate
-        ahead = DecodeAhead(files, lambda p: stream_audio(p, rate, stream), stream.decode_ahead_blocks)
-        items = iter(ahead)
-    else:
-        items = ((path, None) for path in files)
+    taggers = worker_taggers(tagger, workers, len(files))
+
+    def record(path: str, outcome: Tuple[List[ClipTags], Optional[str]]) -> None:
+        clips, reason = outcome
+        if reason is not None:
+            failures.append((path, reason))
+            if on_error:
+                on_error(path, reason)
+        for clip in clips:
+            results.append(clip)
+            if on_result:
+                on_result(clip)
+
+    bar = None
     if progress and len(files) > 1:
         from tqdm import tqdm
-        items = tqdm(items, total=len(files), desc="tagging", unit="file", file=sys.stderr, disable=None)
-    try:
-        for path, blocks in items:
-            _tag_one_path(tagger, path, lyrics, hop_samples, stream, tag_one, blocks,
-                          results, failures, on_error, on_result)
-    finally:
-        if ahead is not None:
-            ahead.close()
+        bar = tqdm(total=len(files), desc="tagging", unit="file", file=sys.stderr, disable=None)
+    if len(taggers) > 1:
+        _tag_in_workers(taggers, files, lyrics, hop_samples, stream, tag_one, record, bar)
+    else:
+        ahead = None  # decode the next files in a background thread while the model runs
+        if (tag_one is None and stream.decode_ahead_blocks > 0 and len(files) > 1
+                and not tagger.window_params(hop_samples).context_samples):
+            rate = tagger.info.sample_rate
+            ahead = DecodeAhead(files, lambda p: stream_audio(p, rate, stream), stream.decode_ahead_blocks)
+            items = iter(ahead)
+        else:
+            items = ((path, None) for path in files)
+        try:
+            for path, blocks in items:
+                record(path, _tag_one_path(tagger, path, lyrics, hop_samples, stream, tag_one, blocks))
+                if bar is not None:
+                    bar.update(1)
+        finally:
+            if ahead is not None:
+                ahead.close()
+    if bar is not None:
+        bar.close()
     return TagRun(results=results, failures=failures)
 
 
-def _tag_one_path(tagger, path, lyrics, hop_samples, stream, tag_one, blocks, results, failures,
-                  on_error, on_result) -> None:
-    """Tag one file into ``results``, or its failure into ``failures`` (never raises for it)."""
+def worker_taggers(tagger: Tagger, workers: int, num_files: int) -> List[Tagger]:
+    """The taggers of ``tag_paths``'s worker threads: ``tagger`` itself, plus copies (the CPU
+    cores shared out among them) when ``workers`` asks for more than one and the backend has them."""
+    cores = os.cpu_count() or 1
+    wanted = min(cores if workers == 0 else workers, max(num_files, 1))
+    if wanted <= 1:
+        return [tagger]
+    threads = max(1, cores // wanted)
+    first = tagger.worker_copy(threads)
+    if first is None:
+        return [tagger]
+    return [first] + [tagger.worker_copy(threads) for _ in range(wanted - 1)]
+
+
+def _tag_in_workers(taggers, files, lyrics, hop_samples, stream, tag_one, record, bar) -> None:
+    """Files spread over one thread per tagger; outcomes recorded in the files' order."""
+    import concurrent.futures
+    import queue
+
+    free: "queue.Queue[Tagger]" = queue.Queue()
+    for t in taggers:
+        free.put(t)
+
+    def work(path):
+        tagger = free.get()
+        try:
+            return _tag_one_path(tagger, path, lyrics, hop_samples, stream, tag_one, None)
+        finally:
+            free.put(tagger)
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=len(taggers), thread_name_prefix="tag") as pool:
+        futures = [pool.submit(work, path) for path in files]
+        try:
+            for path, future in zip(files, futures):
+                record(path, future.result())
+                if bar is not None:
+                    bar.update(1)
+        except BaseException:
+            for future in futures:
+                future.cancel()
+            raise
+
+
+def _tag_one_path(tagger, path, lyrics, hop_samples, stream, tag_one, blocks
+                  ) -> Tuple[List[ClipTags], Optional[str]]:
+    """Tag one file: (its ClipTags, None), or ([], the reason it failed) (never raises for it)."""
     try:
         if tag_one is None:
-            clips = [tag_file(tagger, path, lyrics, hop_samples, stream, blocks=blocks)]
-        else:
-            clips = tag_one(tagger, path, lyrics, hop_samples)
+            return [tag_file(tagger, path, lyrics, hop_samples, stream, blocks=blocks)], None
+        return tag_one(tagger, path, lyrics, hop_samples), None
     except (MusictagError, OSError, tf.errors.OpError) as exc:
         if isinstance(exc, LyricsError):
             reason = f"lyrics {exc.path}: {exc.reason}"
@@ -201,11 +271,4 @@ def _tag_one_path(tagger, path, lyrics, hop_samples, stream, tag_one, blocks, re
             reason = f"model failed on this file: {exc.message.splitlines()[0]}"
         else:
             reason = exc.strerror or str(exc)
-        failures.append((path, reason))
-        if on_error:
-            on_error(path, reason)
-        return
-    for clip in clips:
-        results.append(clip)
-        if on_result:
-            on_result(clip)
+        return [], reason
