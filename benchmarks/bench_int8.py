@@ -217,32 +217,17 @@ def accuracy(args, work: pathlib.Path):
 
     from export import saved_model as sm
     from export import tflite
-    from musictag_tf import params as P
-    from musictag_tf import train as train_lib
+    from musictag_tf.demo import train_small_model
     from musictag_tf.tag import backends as tag_backends, tagger as tag_tagger
-    from tfrecords_builder import build, sources
-    from tfrecords_builder.synthetic import generate_dataset
 
     started = time.time()
-    data = generate_dataset(work / "synthetic", P.SyntheticParams(num_clips=240, clip_seconds=4.0),
-                            workers=2, progress=False)
-    collection = sources.read_mtat_tree(str(data.out_dir), lyrics_table=str(data.lyrics_table_path),
-                                        labels_table=str(data.emotion_path))
-    build.build_records(collection, str(work / "records"), lyrics_params=P.LyricsParams(min_count=1, max_tokens=64),
-                        builder_params=P.BuilderParams(clips_per_shard=64, num_workers=2),
-                        tags_file=str(data.tags_path), progress=False)
-    model_params = P.ModelParams(chunk_seconds=4.0, mel_filters=(16, 16, 32, 32), wave_filters=(16, 32, 32),
-                                 text_filters=16, lstm_units=16, attention_hidden=16, fusion_units=32, dropout=0.2)
-    job = train_lib.TrainJob(records_dir=str(work / "records"), model_dir=str(work / "model"), model=model_params,
-                             train=P.TrainParams(epochs=12, batch_size=16, task="multi", learning_rate=3e-3,
-                                                 pos_weight=2.0, eval_chunks=4), verbose=0)
-    train_lib.train(job)
-    source = sm.load_model_source(job.model_dir)
-    calibration = tflite.calibration_windows(job.records_dir, source.spec, "train")
+    model_dir, records_dir = train_small_model(str(work / "small"))
+    source = sm.load_model_source(model_dir)
+    calibration = tflite.calibration_windows(records_dir, source.spec, "train")
     models = tflite.export_tflite(source, str(work / "trained_tflite"), RUNTIMES, calibration=calibration)
     print(f"trained model: {time.time() - started:.0f} s (data, records, 12 epochs, export); int8 calibrated "
           f"on {len(calibration.waveforms)} windows of {calibration.source}", flush=True)
-    scores = {s.name: s for s in tflite.evaluate_on_records(source, models, job.records_dir, "test", max_chunks=4)}
+    scores = {s.name: s for s in tflite.evaluate_on_records(source, models, records_dir, "test", max_chunks=4)}
     files = real_files()
     top5 = {}
     taggers = {m.variant: tag_backends.load_tagger(m.path) for m in models}

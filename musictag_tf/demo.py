@@ -89,6 +89,28 @@ def build(synthetic_dir: str, out_dir: str, segments: params_lib.SegmentParams,
     return records
 
 
+def train_small_model(root: str, recipe: params_lib.SmallModelParams = params_lib.SmallModelParams()):
+    """Synthetic clips -> records -> a small cnn_sam (``recipe``), quietly, under ``root``.
+    Returns (model_dir, records_dir)."""
+    from musictag_tf import train as train_lib
+    from tfrecords_builder import sources
+    from tfrecords_builder.build import build_records
+    from tfrecords_builder.synthetic import generate_dataset
+
+    data = generate_dataset(os.path.join(root, "synthetic"), recipe.data, workers=recipe.workers, progress=False)
+    collection = sources.read_mtat_tree(str(data.out_dir), lyrics_table=str(data.lyrics_table_path),
+                                        labels_table=str(data.emotion_path))
+    records = os.path.join(root, "records")
+    build_records(collection, records, lyrics_params=recipe.lyrics,
+                  builder_params=params_lib.BuilderParams(clips_per_shard=recipe.clips_per_shard,
+                                                          num_workers=recipe.workers),
+                  tags_file=str(data.tags_path), progress=False)
+    job = train_lib.TrainJob(records_dir=records, model_dir=os.path.join(root, "model"), model=recipe.model,
+                             train=recipe.train, verbose=0)
+    train_lib.train(job)
+    return job.model_dir, records
+
+
 def export_and_tag(run_dir: str, synthetic_dir: str, out_dir: str,
                    tflite_variants=DEMO.tflite_variants) -> dict:
     from export import saved_model as sm

@@ -5,7 +5,10 @@ have both positives and negatives in the evaluated set (the others are listed, n
 AUC is undefined for them), per-tag ROC-AUC / PR-AUC, and accuracy / F1 at a threshold.
 Emotion (single-label): accuracy, per-class precision / recall / F1 and the confusion matrix.
 Soft targets (a teacher's scores, distillation): the per-clip Pearson r between the predicted and
-the target score vectors (``per_clip_pearson``), the agreement measure validation selects on.
+the target score vectors (``per_clip_pearson``: does each clip get the teacher's tag profile?) and
+the per-tag Pearson r across clips of their log-odds (``per_tag_pearson``: does each tag rank the
+clips as the teacher does? -- what ROC-AUC against the teacher rewards, and what validation
+selects on).
 """
 
 from __future__ import annotations
@@ -141,6 +144,16 @@ def per_clip_pearson(y_score: np.ndarray, y_target: np.ndarray) -> np.ndarray:
     norm = np.sqrt((s * s).sum(axis=1) * (t * t).sum(axis=1))
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(norm > 0, (s * t).sum(axis=1) / np.where(norm > 0, norm, 1.0), np.nan)
+
+
+def per_tag_pearson(y_score: np.ndarray, y_target: np.ndarray, epsilon: float = 1e-4) -> np.ndarray:
+    """float64 [tags]: Pearson r across clips between ``y_score`` [clips, tags] and ``y_target``
+    [clips, tags] per tag, on log-odds (probabilities clipped to [ε, 1-ε]: rare tags live at
+    0.001-0.1, where a probability-space r sees almost nothing); NaN where a column is constant."""
+    def log_odds(p):
+        p = np.clip(np.asarray(p, np.float64), epsilon, 1.0 - epsilon)
+        return np.log(p) - np.log1p(-p)
+    return per_clip_pearson(log_odds(y_score).T, log_odds(y_target).T)
 
 
 def is_soft(y_target: np.ndarray) -> bool:

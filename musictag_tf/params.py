@@ -539,7 +539,7 @@ class DemoParams:
     model: ModelParams = ModelParams(
         chunk_seconds=4.0, mel_filters=(16, 32, 32, 64), wave_filters=(16, 32, 64), text_filters=32,
         lstm_units=32, attention_hidden=32, fusion_units=64, vgg_filters=(8, 16, 32, 64))
-    train: TrainParams = TrainParams(epochs=15, batch_size=32, learning_rate=2e-3, pos_weight=2.0,
+    train: TrainParams = TrainParams(epochs=11, batch_size=32, learning_rate=2e-3, pos_weight=2.0,
                                      task="multi", early_stopping_patience=6)
     clips_per_shard: int = 64
     tflite_variants: tuple = ("float32",)
@@ -549,3 +549,23 @@ class DemoParams:
             raise ConfigError(f"clips_per_shard must be positive, got {self.clips_per_shard}")
         if "float32" not in self.tflite_variants:
             raise ConfigError(f"tflite_variants must include float32 (the demo tags with it), got {self.tflite_variants}")
+
+
+@dataclasses.dataclass(frozen=True)
+class SmallModelParams:
+    """A small cnn_sam trained on synthetic clips (musictag_tf.demo.train_small_model): the model
+    the quantized-TFLite checks score (tests/test_export.py, benchmarks/bench_int8.py).
+
+    240 clips of 4 s, lyrics words seen once kept (64 tokens), a narrow cnn_sam on the whole 4 s
+    clip, 12 epochs of every head.
+    """
+
+    data: SyntheticParams = SyntheticParams(num_clips=240, clip_seconds=4.0)
+    lyrics: LyricsParams = LyricsParams(min_count=1, max_tokens=64)
+    model: ModelParams = ModelParams(chunk_seconds=4.0, mel_filters=(16, 16, 32, 32), wave_filters=(16, 32, 32),
+                                     text_filters=16, lstm_units=16, attention_hidden=16, fusion_units=32,
+                                     dropout=0.2)
+    train: TrainParams = TrainParams(epochs=12, batch_size=16, task="multi", learning_rate=3e-3,
+                                     pos_weight=2.0, eval_chunks=4)
+    clips_per_shard: int = 64
+    workers: int = 2  # processes generating clips and building records

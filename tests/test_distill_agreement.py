@@ -22,6 +22,19 @@ def test_pearson_and_top_k_by_hand():
     assert ag.top_k_overlap(s, t, 4)[0] == 1.0
 
 
+def test_per_tag_pearson_ranks_clips_on_log_odds():
+    from musictag_tf.metrics import per_tag_pearson
+    teacher = np.array([[0.01, 0.5], [0.1, 0.5], [0.5, 0.5], [0.9, 0.5]])
+    odds = lambda p: np.log(p / (1 - p))  # noqa: E731
+    student = 1 / (1 + np.exp(-(2 * odds(teacher) + 1)))  # a monotone affine map of the log-odds
+    r = per_tag_pearson(student, teacher)
+    assert r[0] == pytest.approx(1.0) and np.isnan(r[1])  # tag 2: the teacher is constant
+    flipped = per_tag_pearson(1 - student, teacher)
+    assert flipped[0] == pytest.approx(-1.0)
+    a = ag.agreement(student, teacher, ["a", "b"], ag.AgreementParams(min_positives=1))
+    assert a.tag_r == pytest.approx(1.0) and a.row()["tag_r"] == a.tag_r
+
+
 def test_auc_on_binarised_teacher_by_hand():
     # tag a: teacher positives = clips 0-4 (>= 0.5), negative = clip 5; the student ranks the
     # negative above clip 4 only -> ROC-AUC 4/5, AP = (1+1+1+1+5/6)/5.

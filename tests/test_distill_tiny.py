@@ -83,11 +83,17 @@ def test_tiny_distillation_loss_falls_and_student_follows_teacher(tmp_path, shar
     losses = [h["loss"] for h in result.history]
     assert losses[-1] < 0.8 * losses[0], losses
     # soft targets: best.keras is chosen by agreement with the teacher, not by binarised AUC
-    assert result.selection_metric == "val_teacher_r"
-    best = max(result.history, key=lambda h: h["val_teacher_r"])
+    assert result.selection_metric == "val_teacher_agreement"
+    best = max(result.history, key=lambda h: h["val_teacher_agreement"])
+    assert best["val_teacher_agreement"] == (best["val_teacher_r"] + best["val_teacher_tag_r"]) / 2
     assert result.best_epoch == best["epoch"] and -1.0 <= result.best_score <= 1.0
 
+    # the student after its last epoch follows the teacher on its training clips (best.keras is the
+    # validation choice, and a validation set cut from one recording makes that choice noise)
+    import tensorflow as tf
     source = runs.load_model_source(str(tmp_path / "student"))
+    latest = tf.train.latest_checkpoint(runs.checkpoints_dir(str(tmp_path / "student")))
+    tf.train.Checkpoint(model=source.keras_model).restore(latest).expect_partial().assert_existing_objects_matched()
     config = PipelineConfig.from_records(manifest, source.spec.model)
     train_files = manifest_lib.split_files(records, "train", manifest)
     predictions = predict.predict_clips(source.model, train_files, config, batch_size=16)
@@ -118,7 +124,7 @@ def test_tiny_distillation_loss_falls_and_student_follows_teacher(tmp_path, shar
     shipped = tmp_path / params.name
     assert json.loads((shipped / "model.json").read_text()) == json.loads(json.dumps(meta))
     assert json.loads((shipped / "run" / "spec.json").read_text())["records_dir"] == ""
-    assert meta["training"]["selection_metric"] == "val_teacher_r"
+    assert meta["training"]["selection_metric"] == "val_teacher_agreement"
     keras_row, f32_row = meta["agreement"]["keras"], meta["agreement"]["tflite_float32"]
     assert abs(keras_row["pearson_r"] - f32_row["pearson_r"]) < 1e-3
     tagger = TFLiteTagger(str(shipped / "tflite" / "model_float32.tflite"))

@@ -25,7 +25,6 @@ import tensorflow as tf
 
 from musictag_tf import params as P
 from musictag_tf import artifacts
-from musictag_tf import train as train_lib
 from musictag_tf import windows as windows_lib
 from musictag_tf.data import schema
 from musictag_tf.lyrics import tokenize as tokenize_lib
@@ -506,27 +505,14 @@ def trained(tmp_path_factory):
     int8 calibrated on the training split)."""
     from export import saved_model as sm
     from export import tflite
-    from tfrecords_builder import build, sources
-    from tfrecords_builder.synthetic import generate_dataset
+    from musictag_tf.demo import train_small_model
 
-    root = tmp_path_factory.mktemp("trained")
-    data = generate_dataset(root / "synthetic", P.SyntheticParams(num_clips=240, clip_seconds=4.0),
-                            workers=2, progress=False)
-    collection = sources.read_mtat_tree(str(data.out_dir), lyrics_table=str(data.lyrics_table_path),
-                                        labels_table=str(data.emotion_path))
-    build.build_records(collection, str(root / "records"), lyrics_params=P.LyricsParams(min_count=1, max_tokens=64),
-                        builder_params=P.BuilderParams(clips_per_shard=64, num_workers=2),
-                        tags_file=str(data.tags_path), progress=False)
-    model_params = P.ModelParams(chunk_seconds=4.0, mel_filters=(16, 16, 32, 32), wave_filters=(16, 32, 32),
-                                 text_filters=16, lstm_units=16, attention_hidden=16, fusion_units=32, dropout=0.2)
-    job = train_lib.TrainJob(records_dir=str(root / "records"), model_dir=str(root / "model"), model=model_params,
-                             train=P.TrainParams(epochs=12, batch_size=16, task="multi", learning_rate=3e-3,
-                                                 pos_weight=2.0, eval_chunks=4), verbose=0)
-    train_lib.train(job)
-    source = sm.load_model_source(job.model_dir)
-    calibration = tflite.calibration_windows(job.records_dir, source.spec, "train")  # full int8
+    model_dir, records_dir = train_small_model(str(tmp_path_factory.mktemp("trained")))
+    root = tmp_path_factory.mktemp("trained_tflite")
+    source = sm.load_model_source(model_dir)
+    calibration = tflite.calibration_windows(records_dir, source.spec, "train")  # full int8
     models = tflite.export_tflite(source, str(root / "tflite"), calibration=calibration)
-    return source, models, job.records_dir
+    return source, models, records_dir
 
 
 @pytest.mark.slow

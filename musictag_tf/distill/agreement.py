@@ -23,7 +23,7 @@ from typing import Dict, List, Sequence
 
 import numpy as np
 
-from musictag_tf.metrics import per_clip_pearson
+from musictag_tf.metrics import per_clip_pearson, per_tag_pearson
 from musictag_tf.params import ConfigError
 
 
@@ -47,10 +47,11 @@ class Agreement:
     scored_tags: List[str]
     num_clips: int
     constant_clips: int
+    tag_r: float = float("nan")  # mean over tags of the per-tag r across clips (log-odds)
 
     def row(self) -> Dict[str, float]:
         return {"roc_auc": self.roc_auc_macro, "pr_auc": self.pr_auc_macro, "pearson_r": self.pearson_r,
-                "top5_overlap": self.top_k_overlap}
+                "tag_r": self.tag_r, "top5_overlap": self.top_k_overlap}
 
 
 def _check(student: np.ndarray, teacher: np.ndarray, tags: Sequence[str]):
@@ -87,12 +88,14 @@ def agreement(student: np.ndarray, teacher: np.ndarray, tags: Sequence[str],
     else:
         roc = pr = float("nan")
     r = per_clip_pearson(student, teacher)
+    tag_r = per_tag_pearson(student, teacher)
     defined = np.isfinite(r)
     return Agreement(roc_auc_macro=roc, pr_auc_macro=pr,
                      pearson_r=float(r[defined].mean()) if defined.any() else float("nan"),
                      top_k_overlap=float(top_k_overlap(student, teacher, params.top_k).mean()),
                      scored_tags=[tags[j] for j in cols], num_clips=int(student.shape[0]),
-                     constant_clips=int((~defined).sum()))
+                     constant_clips=int((~defined).sum()),
+                     tag_r=float(np.nanmean(tag_r)) if np.isfinite(tag_r).any() else float("nan"))
 
 
 def mean_baseline(train_teacher: np.ndarray, num_clips: int) -> np.ndarray:
@@ -103,11 +106,11 @@ def mean_baseline(train_teacher: np.ndarray, num_clips: int) -> np.ndarray:
 
 def markdown_table(rows: Dict[str, Agreement], title: str = "Agreement with the teacher") -> str:
     """A Markdown table: one row per model (and the baseline)."""
-    lines = [f"### {title}", "", "| model | macro ROC-AUC | macro PR-AUC | Pearson r (per clip) | top-5 overlap |",
-             "|---|---|---|---|---|"]
+    lines = [f"### {title}", "", "| model | macro ROC-AUC | macro PR-AUC | Pearson r (per clip) "
+             "| Pearson r (per tag, log-odds) | top-5 overlap |", "|---|---|---|---|---|---|"]
     for name, a in rows.items():
         lines.append(f"| {name} | {a.roc_auc_macro:.4f} | {a.pr_auc_macro:.4f} | {a.pearson_r:.4f} "
-                     f"| {a.top_k_overlap:.4f} |")
+                     f"| {a.tag_r:.4f} | {a.top_k_overlap:.4f} |")
     first = next(iter(rows.values()), None)
     if first is not None:
         lines += ["", f"{first.num_clips} clips; AUCs over {len(first.scored_tags)} tags with >= "

@@ -92,7 +92,7 @@ def training_summary(run_dir: str) -> dict:
     history = json.loads(pathlib.Path(run_dir, artifacts.HISTORY_FILE).read_text(encoding="utf-8"))
     if not history:
         raise ValueError(f"{run_dir}: empty {artifacts.HISTORY_FILE}")
-    key = "val_teacher_r" if "val_teacher_r" in history[0] else "val_roc_auc"
+    key = next(k for k in ("val_teacher_agreement", "val_teacher_r", "val_roc_auc") if k in history[0])
     best = max(history, key=lambda h: h[key])
     return {"epochs": len(history), "best_epoch": best["epoch"], "selection_metric": key,
             "best_score": best[key], "seconds_per_epoch": float(np.median([h["seconds"] for h in history]))}
