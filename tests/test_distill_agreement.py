@@ -70,3 +70,29 @@ def test_shape_and_nan_errors():
         ag.agreement(np.zeros((2, 3)), np.zeros((2, 2)), ["a", "b", "c"])
     with pytest.raises(ConfigError, match="NaN"):
         ag.agreement(np.full((2, 1), np.nan), np.zeros((2, 1)), ["a"])
+
+
+def test_score_tables_align_two_tagger_csvs_by_row_key(tmp_path):
+    from musictag_tf.distill import score_tables
+    from musictag_tf.errors import DatasetError
+    from musictag_tf.mtat.datasets import TOP50_TAGS
+
+    rng = np.random.default_rng(3)
+    teacher = rng.uniform(0, 1, (8, 50))
+    keys = [f"/m/song{i}.ogg#{29.1 * (i % 2):.2f}" for i in range(8)]
+
+    def write(path, rows, order):
+        lines = ["path," + ",".join(TOP50_TAGS)]
+        lines += [keys[i] + "," + ",".join(f"{v:.6f}" for v in rows[i]) for i in order]
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+    write(tmp_path / "t.csv", teacher, range(8))
+    write(tmp_path / "s.csv", teacher * 0.5, reversed(range(8)))  # same ranking, other row order
+    got_keys, t, s = score_tables.aligned_scores(str(tmp_path / "t.csv"), str(tmp_path / "s.csv"))
+    assert got_keys == keys
+    np.testing.assert_allclose(s, np.round(teacher * 0.5, 6), atol=1e-6)
+    a = ag.agreement(s, t, list(TOP50_TAGS), ag.AgreementParams(min_positives=1))
+    assert a.pearson_r == pytest.approx(1.0) and a.top_k_overlap == 1.0 and a.roc_auc_macro == 1.0
+    write(tmp_path / "s.csv", teacher, range(7))
+    with pytest.raises(DatasetError, match=r"t.csv: 1 rows have no match.*song7"):
+        score_tables.aligned_scores(str(tmp_path / "t.csv"), str(tmp_path / "s.csv"))
