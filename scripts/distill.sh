@@ -18,14 +18,21 @@
 #   6. ship      musictag_tf.tag.ship_student: the student with the best validation agreement ->
 #                musictag_tf/model/pretrained/cnn_sam_distilled (run + TFLite + model.json with the
 #                agreement and the speed against the teacher); SHIP=0 skips it
-# Environment: PYTHON (default python), CORPUS (default $OUT/corpus), EPOCHS (15), BATCH (16),
-# CLIP (29.1), CHUNK (chunk_seconds, 8.0 = ModelParams), SPEED_CLIPS (20), PARALLEL (0; 1 trains the
-# three students at once: the same total work, and no student waits for another), SHIP (1).
+# Environment: PYTHON (default python), CORPUS (default $OUT/corpus), EPOCHS (12), BATCH (16),
+# CLIP (29.1), CHUNK (chunk_seconds, 8.0 = ModelParams), LOSS (soft_target_loss: logit_mse, the
+# shipped student's; bce), CROPS (crops_per_clip: 4), SPEED_CLIPS (20), PARALLEL (0; 1 trains the
+# three students at once: the same total work, and no student waits for another), SHIP (1),
+# STUDENTS ("cnn_sam cnn_sam_fixed audio_vgg": which students to train, compare and ship from).
+# The first comparison table in BUILD_NOTES ran LOSS=bce CROPS=1 EPOCHS=6; the shipped student
+# LOSS=logit_mse CROPS=4 EPOCHS=12 STUDENTS=cnn_sam.
 set -euo pipefail
 OUT=${1:-distill_out}
 PY=${PYTHON:-python}
 CORPUS=${CORPUS:-$OUT/corpus}
-EPOCHS=${EPOCHS:-15}
+EPOCHS=${EPOCHS:-12}
+LOSS=${LOSS:-logit_mse}
+CROPS=${CROPS:-4}
+STUDENTS=${STUDENTS:-cnn_sam cnn_sam_fixed audio_vgg}
 BATCH=${BATCH:-16}
 CLIP=${CLIP:-29.1}
 CHUNK=${CHUNK:-8.0}
@@ -54,7 +61,8 @@ fi
 # Same data and budget for the three students: audio only (the corpus has no lyrics, so cnn_sam
 # takes its no-lyrics vector), alpha = 1 (soft targets; see musictag_tf/model/losses.py).
 BUDGET=(--records_dir="$OUT/records" --task=tags --pos_weight=1 --epochs="$EPOCHS" --batch_size="$BATCH"
-        --chunk_seconds="$CHUNK" --early_stopping_patience="$EPOCHS" --verbose=1)
+        --chunk_seconds="$CHUNK" --early_stopping_patience="$EPOCHS" --verbose=1
+        --soft_target_loss="$LOSS" --crops_per_clip="$CROPS")
 PIDS=()
 train() {  # name, extra flags... (PARALLEL=1: in the background, log in $OUT/runs/<name>.log)
   local name=$1; shift
@@ -69,19 +77,26 @@ train() {  # name, extra flags... (PARALLEL=1: in the background, log in $OUT/ru
     touch "$OUT/runs/$name/.done"
   fi
 }
-train cnn_sam --variant=cnn_sam --use_segments=true
-train cnn_sam_fixed --variant=cnn_sam --use_segments=false
-train audio_vgg --variant=audio_vgg
+declare -A FLAGS_OF=([cnn_sam]="--variant=cnn_sam --use_segments=true"
+                     [cnn_sam_fixed]="--variant=cnn_sam --use_segments=false"
+                     [audio_vgg]="--variant=audio_vgg")
+RUN_FLAGS=()
+for name in $STUDENTS; do
+  [ -n "${FLAGS_OF[$name]:-}" ] || { echo "unknown student $name (cnn_sam cnn_sam_fixed audio_vgg)" >&2; exit 2; }
+  train "$name" ${FLAGS_OF[$name]}
+  RUN_FLAGS+=(--run="$OUT/runs/$name")
+done
 for pid in "${PIDS[@]}"; do wait "$pid"; done  # set -e: a failed run stops here (see its .log)
 
 stage "5/6 comparison on the test packages -> $OUT/comparison.md"
+NAMED=()
+for name in $STUDENTS; do NAMED+=(--run="$name=$OUT/runs/$name"); done
 $PY -m musictag_tf.distill.compare --records="$OUT/records" --split=test --speed_clips="$SPEED_CLIPS" \
-    --run=cnn_sam="$OUT/runs/cnn_sam" --run=cnn_sam_fixed="$OUT/runs/cnn_sam_fixed" \
-    --run=audio_vgg="$OUT/runs/audio_vgg" --output="$OUT/comparison.md"
+    "${NAMED[@]}" --output="$OUT/comparison.md"
 
 if [ "${SHIP:-1}" != 0 ]; then
   stage "6/6 ship the student with the best validation agreement"
   $PY -m musictag_tf.tag.ship_student --records="$OUT/records" --comparison="$OUT/comparison.json" \
-      --run="$OUT/runs/cnn_sam" --run="$OUT/runs/cnn_sam_fixed" --run="$OUT/runs/audio_vgg"
+      "${RUN_FLAGS[@]}"
 fi
 stage "done"
