@@ -139,11 +139,13 @@ def per_clip_pearson(y_score: np.ndarray, y_target: np.ndarray) -> np.ndarray:
     and its ``y_target`` row; NaN where either row is constant."""
     s = np.asarray(y_score, np.float64)
     t = np.asarray(y_target, np.float64)
+    varies = (np.ptp(s, axis=1) > 0) & (np.ptp(t, axis=1) > 0)  # exact test: a mean's rounding is not variation
     s = s - s.mean(axis=1, keepdims=True)
     t = t - t.mean(axis=1, keepdims=True)
     norm = np.sqrt((s * s).sum(axis=1) * (t * t).sum(axis=1))
+    ok = varies & (norm > 0)
     with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(norm > 0, (s * t).sum(axis=1) / np.where(norm > 0, norm, 1.0), np.nan)
+        return np.where(ok, (s * t).sum(axis=1) / np.where(ok, norm, 1.0), np.nan)
 
 
 def per_tag_pearson(y_score: np.ndarray, y_target: np.ndarray, epsilon: float = 1e-4) -> np.ndarray:

@@ -29,6 +29,8 @@ def test_per_tag_pearson_ranks_clips_on_log_odds():
     student = 1 / (1 + np.exp(-(2 * odds(teacher) + 1)))  # a monotone affine map of the log-odds
     r = per_tag_pearson(student, teacher)
     assert r[0] == pytest.approx(1.0) and np.isnan(r[1])  # tag 2: the teacher is constant
+    constant = np.tile([0.123456789, 0.5], (41, 1))  # a mean over 41 equal floats is not exactly them
+    assert np.isnan(per_tag_pearson(constant, np.tile(teacher, (11, 1))[:41])).all()
     flipped = per_tag_pearson(1 - student, teacher)
     assert flipped[0] == pytest.approx(-1.0)
     a = ag.agreement(student, teacher, ["a", "b"], ag.AgreementParams(min_positives=1))
