@@ -104,7 +104,8 @@ def mean_baseline(train_teacher: np.ndarray, num_clips: int) -> np.ndarray:
     return np.tile(mean[None], (num_clips, 1))
 
 
-def markdown_table(rows: Dict[str, Agreement], title: str = "Agreement with the teacher") -> str:
+def markdown_table(rows: Dict[str, Agreement], title: str = "Agreement with the teacher",
+                   params: AgreementParams = AgreementParams()) -> str:
     """A Markdown table: one row per model (and the baseline)."""
     lines = [f"### {title}", "", "| model | macro ROC-AUC | macro PR-AUC | Pearson r (per clip) "
              "| Pearson r (per tag, log-odds) | top-5 overlap |", "|---|---|---|---|---|---|"]
@@ -114,5 +115,5 @@ def markdown_table(rows: Dict[str, Agreement], title: str = "Agreement with the 
     first = next(iter(rows.values()), None)
     if first is not None:
         lines += ["", f"{first.num_clips} clips; AUCs over {len(first.scored_tags)} tags with >= "
-                  f"{AgreementParams().min_positives} teacher positives (teacher >= 0.5)."]
+                  f"{params.min_positives} teacher positives (teacher >= {params.threshold:g})."]
     return "\n".join(lines) + "\n"

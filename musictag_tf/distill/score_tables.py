@@ -55,7 +55,7 @@ def main(argv) -> int:
         result = agreement_lib.agreement(student, teacher, list(mtat.TOP50_TAGS), params)
     except (errors.MusictagError, OSError) as exc:
         return errors.report("score_tables", exc)
-    print(agreement_lib.markdown_table({fv.label: result}, f"Agreement with the teacher ({len(keys)} rows)"))
+    print(agreement_lib.markdown_table({fv.label: result}, f"Agreement with the teacher ({len(keys)} rows)", params))
     print(f"tags scored: {', '.join(result.scored_tags) or 'none'}")
     return 0
 
