@@ -77,6 +77,7 @@ def test_cut_best_keras_is_a_model_load_error(tmp_path):
     ({"steps_per_epoch": -1}, "--steps_per_epoch: must be >= 0, got -1"),
     ({"eval_chunks": 0}, "--eval_chunks: must be >= 1, got 0"),
     ({"batch_size": 0}, "--batch_size: must be >= 1, got 0"),
+    ({"crops_per_clip": 0}, "--crops_per_clip: must be >= 1, got 0"),
     ({"model_dir": "{file}"}, "exists and is not a directory"),
     ({"records_dir": "{file}"}, "--records_dir: "),
 ])
@@ -85,7 +86,7 @@ def test_bad_training_flags_are_one_line_before_any_work(tiny_records, tmp_path,
     from musictag_tf import errors
     (tmp_path / "file").write_text("x")
     values = dict(epochs=1, batch_size=8, eval_chunks=2, steps_per_epoch=0, early_stopping_patience=5,
-                  records_dir=tiny_records, model_dir=str(tmp_path / "run"))
+                  crops_per_clip=1, records_dir=tiny_records, model_dir=str(tmp_path / "run"))
     values.update({k: v.format(file=tmp_path / "file") if isinstance(v, str) else v for k, v in changes.items()})
     with pytest.raises(errors.MusictagError) as info:
         train_lib.check_flags(types.SimpleNamespace(**values))
