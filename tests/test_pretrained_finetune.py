@@ -128,6 +128,7 @@ def _flags(**changes):
                   use_segments=True, freeze_embedding=False, epochs=1, batch_size=8, learning_rate=1e-3,
                   pos_weight=1.0, task="tags", tag_loss_weight=1.0, emotion_loss_weight=1.0,
                   early_stopping_patience=1, eval_chunks=1, seed=0, strategy="default", tpu="",
+                  crops_per_clip=d_train.crops_per_clip, soft_target_loss=d_train.soft_target_loss,
                   mixed_precision="none", word_vectors="", steps_per_epoch=0, verbose=0,
                   init_from="", trainable="all")
     values.update(changes)

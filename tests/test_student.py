@@ -81,10 +81,10 @@ def test_student_keras_run_and_tflite_agree():
 def test_workers_tag_a_folder_in_parallel_with_the_same_results_in_order(tmp_path):
     """`musictag tag --workers`: one TFLite interpreter per worker thread, the same scores and the
     same order as one file at a time, and a bad file still fails alone, in its place."""
-    from musictag_tf.tag.backends import load_tagger
+    from musictag_tf.tag.backends import Tagger, load_tagger
     from musictag_tf.tag.tagger import tag_paths, worker_taggers
 
-    names = sorted(p.name for p in (AUDIO / "librosa").glob("*.ogg"))[:3]
+    names = sorted(p.name for p in (AUDIO / "librosa").glob("*.ogg"))[:2]
     folder = tmp_path / "music"
     folder.mkdir()
     for i, name in enumerate(names):
@@ -95,7 +95,8 @@ def test_workers_tag_a_folder_in_parallel_with_the_same_results_in_order(tmp_pat
     copies = worker_taggers(tagger, 2, num_files=4)
     assert len(copies) == 2 and copies[0] is not tagger and copies[0].info is tagger.info
     assert worker_taggers(tagger, 2, num_files=1) == [tagger]
-    assert worker_taggers(load_tagger("mtt_musicnn"), 2, num_files=4)[0].info.kind != "tflite"
+    keras_like = Tagger()  # a backend without per-thread copies (Keras, SavedModel) stays one worker
+    assert worker_taggers(keras_like, 2, num_files=4) == [keras_like]
 
     seen = []
     one = tag_paths([str(folder)], tagger, progress=False, workers=1)
