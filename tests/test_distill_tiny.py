@@ -78,6 +78,7 @@ def test_tiny_distillation_loss_falls_and_student_follows_teacher(tmp_path, shar
         records_dir=records, model_dir=str(tmp_path / "student"),
         model=dataclasses.replace(TINY, variant="cnn_sam", num_tags=50),
         train=P.TrainParams(epochs=10, batch_size=8, learning_rate=1e-2, task="tags", crops_per_clip=2,
+                            soft_target_loss="logit_mse",
                             early_stopping_patience=10), verbose=0)
     result = train_lib.train(job)
     losses = [h["loss"] for h in result.history]
