@@ -36,9 +36,6 @@ def main(argv=None) -> int:
         print(f"skipped: {SHARED_AUDIO} not present")
         return 0
 
-    import tensorflow as tf
-    from tensorflow.lite.python import convert as lite_convert
-
     from export import pretrained_window as PW
     from export import tflite as T
     from musictag_tf import windows as W
@@ -57,17 +54,9 @@ def main(argv=None) -> int:
     saved = os.path.join(tempfile.mkdtemp(), "window")
     PW.write_window_saved_model(tagger.model, saved, batch=1)
     float32 = T.convert(saved, "float32")
-    converter = tf.lite.TFLiteConverter.from_saved_model(saved, signature_keys=["serving_default"])
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
-    converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    converter.representative_dataset = lambda: ({"waveform": x[None]} for x in calibration)
-    converter._experimental_calibrate_only = True  # pylint: disable=protected-access
     started = time.time()
-    calibrated = converter.convert()
-    present = {layer.name for layer in tagger.model.layers}
-    scopes = T.front_end_scopes(tagger.model) + [n for n in PW.INT8_FLOAT_LAYERS if n in present]
-    int8 = lite_convert.mlir_quantize(calibrated, fully_quantize=False,
-                                      denylisted_nodes=T.float_nodes(calibrated, scopes))
+    scopes = PW.float_scopes(tagger.model)
+    int8 = T.convert_int8(saved, T.Calibration(calibration, None, "shared recordings"), scopes)
     summary = T.int8_summary(T.op_types(int8))
     print(f"{args.model}: int8 calibrated on {len(calibration)} windows of {len(per_file)} recordings in "
           f"{time.time() - started:.0f} s; float scopes {scopes}")

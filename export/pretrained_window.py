@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import collections
 import pathlib
-from typing import Dict
+from typing import Dict, List
 
 import keras
 import numpy as np
@@ -48,6 +48,13 @@ def write_window_saved_model(model: keras.Model, path: str, batch=None) -> None:
     archive.write_out(path, verbose=False)
 
 
+def float_scopes(model: keras.Model) -> List[str]:
+    """Layers of a musicnn model kept float32 when quantizing: the log-mel front end and
+    ``INT8_FLOAT_LAYERS`` (those the model has)."""
+    present = {layer.name for layer in model.layers}
+    return tflite_lib.front_end_scopes(model) + [n for n in INT8_FLOAT_LAYERS if n in present]
+
+
 def tflite_model(model: keras.Model, variant: str, workdir: str) -> bytes:
     """TFLite flatbuffer of ``model`` on one window (``variant`` of tflite.VARIANTS)."""
     saved = str(pathlib.Path(workdir) / f"window_{model.name}")
@@ -56,9 +63,7 @@ def tflite_model(model: keras.Model, variant: str, workdir: str) -> bytes:
     flat = tflite_lib.convert(saved, variant)
     if variant == "dynamic_int8":
         reference = tflite_lib.convert(saved, "float32")
-        present = {layer.name for layer in model.layers}
-        scopes = tflite_lib.front_end_scopes(model) + [n for n in INT8_FLOAT_LAYERS if n in present]
-        flat, _ = tflite_lib.keep_float_scopes(flat, reference, scopes)
+        flat, _ = tflite_lib.keep_float_scopes(flat, reference, float_scopes(model))
     ops = tflite_lib.op_counts(flat)
     if tflite_lib.non_builtin_ops(ops):
         raise tflite_lib.TFLiteExportError(model.name, f"non-builtin ops {tflite_lib.non_builtin_ops(ops)}")

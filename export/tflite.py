@@ -198,10 +198,11 @@ def keep_float_scopes(quantized: bytes, reference: bytes, scopes: Sequence[str])
 
 @dataclasses.dataclass
 class Calibration:
-    """Representative windows for int8 calibration: float32 [n, chunk_samples], int32 [n, max_tokens]."""
+    """Representative windows for int8 calibration: float32 [n, chunk_samples], int32 [n, max_tokens]
+    (None for a model whose signature takes the waveform only, e.g. the shipped musicnn)."""
 
     waveforms: np.ndarray
-    lyrics_ids: np.ndarray
+    lyrics_ids: Optional[np.ndarray]
     source: str  # where they come from (records dir + split), for metadata and messages
 
 
@@ -275,8 +276,11 @@ def convert_int8(saved_model_dir: str, calibration: Calibration, scopes: Sequenc
     from tensorflow.lite.python import convert as lite_convert
 
     def representative():
-        for wave, ids in zip(calibration.waveforms, calibration.lyrics_ids):
-            yield {"waveform": wave[None].astype(np.float32), "lyrics_ids": ids[None].astype(np.int32)}
+        for i, wave in enumerate(calibration.waveforms):
+            sample = {"waveform": wave[None].astype(np.float32)}
+            if calibration.lyrics_ids is not None:
+                sample["lyrics_ids"] = calibration.lyrics_ids[i][None].astype(np.int32)
+            yield sample
 
     converter = tf.lite.TFLiteConverter.from_saved_model(saved_model_dir, signature_keys=["serving_default"])
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]

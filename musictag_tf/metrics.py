@@ -158,6 +158,13 @@ def per_tag_pearson(y_score: np.ndarray, y_target: np.ndarray, epsilon: float = 
     return per_clip_pearson(log_odds(y_score).T, log_odds(y_target).T)
 
 
+def mean_defined(values: np.ndarray, empty: float = float("nan")) -> float:
+    """Mean of the finite entries of ``values`` (a per-clip or per-tag r), ``empty`` when none is."""
+    values = np.asarray(values, np.float64)
+    finite = np.isfinite(values)
+    return float(values[finite].mean()) if finite.any() else float(empty)
+
+
 def is_soft(y_target: np.ndarray) -> bool:
     """True when targets hold values other than 0 and 1 (a teacher's scores, not tags)."""
     y = np.asarray(y_target)

@@ -146,8 +146,7 @@ def validation_scores(predictions: predict_lib.ClipPredictions, tags: List[str])
         if targets is not None and metrics_lib.is_soft(targets):
             for key, fn in (("val_teacher_r", metrics_lib.per_clip_pearson),
                             ("val_teacher_tag_r", metrics_lib.per_tag_pearson)):
-                r = fn(predictions.probabilities["tags"], targets)
-                out[key] = float(np.nanmean(r)) if np.isfinite(r).any() else -1.0
+                out[key] = metrics_lib.mean_defined(fn(predictions.probabilities["tags"], targets), empty=-1.0)
             out["val_teacher_agreement"] = (out["val_teacher_r"] + out["val_teacher_tag_r"]) / 2
     accuracies = []
     for head in params_lib.EMOTION_HEADS:

@@ -23,7 +23,7 @@ from typing import Dict, List, Sequence
 
 import numpy as np
 
-from musictag_tf.metrics import per_clip_pearson, per_tag_pearson
+from musictag_tf.metrics import mean_defined, per_clip_pearson, per_tag_pearson
 from musictag_tf.params import ConfigError
 
 
@@ -88,14 +88,13 @@ def agreement(student: np.ndarray, teacher: np.ndarray, tags: Sequence[str],
     else:
         roc = pr = float("nan")
     r = per_clip_pearson(student, teacher)
-    tag_r = per_tag_pearson(student, teacher)
     defined = np.isfinite(r)
     return Agreement(roc_auc_macro=roc, pr_auc_macro=pr,
-                     pearson_r=float(r[defined].mean()) if defined.any() else float("nan"),
+                     pearson_r=mean_defined(r),
                      top_k_overlap=float(top_k_overlap(student, teacher, params.top_k).mean()),
                      scored_tags=[tags[j] for j in cols], num_clips=int(student.shape[0]),
                      constant_clips=int((~defined).sum()),
-                     tag_r=float(np.nanmean(tag_r)) if np.isfinite(tag_r).any() else float("nan"))
+                     tag_r=mean_defined(per_tag_pearson(student, teacher)))
 
 
 def mean_baseline(train_teacher: np.ndarray, num_clips: int) -> np.ndarray:

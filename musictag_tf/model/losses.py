@@ -164,7 +164,7 @@ class MultiHeadLoss:
     def __init__(self, heads, train_params):
         self.heads = tuple(heads)
         self.tp = train_params
-        if getattr(train_params, "soft_target_loss", "bce") == "logit_mse":
+        if train_params.soft_target_loss == "logit_mse":
             self.tag_loss = LogitSquaredError(reduction=None)
         else:
             self.tag_loss = WeightedBinaryCrossentropy(

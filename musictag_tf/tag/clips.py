@@ -18,6 +18,7 @@ from typing import Callable, Optional, Sequence
 
 import numpy as np
 
+from musictag_tf import params as params_lib
 from musictag_tf.audio import io as audio_io
 from musictag_tf.audio.clips import ClipParams, clip_key, clip_spans, file_duration, read_span
 from musictag_tf.errors import AudioDecodeError
@@ -51,7 +52,7 @@ def tag_clips_of_file(tagger: Tagger, path: str, params: ClipParams, lyrics: Opt
 def tag_clip_paths(paths: Sequence[str], tagger: Tagger, params: ClipParams, lyrics: Optional[LyricsSource] = None,
                    hop_samples: Optional[int] = None, progress: bool = True,
                    on_error: Optional[Callable[[str, str], None]] = None,
-                   workers: int = 1) -> TagRun:
+                   workers: int = params_lib.TagParams().workers) -> TagRun:
     """``tag_paths`` with every file cut into clips; failures (per file) collected, not raised.
     ``workers``: as for ``tag_paths`` (files tagged at once)."""
     def tag_one(tagger, path, lyrics, hop_samples):
